@@ -1,0 +1,68 @@
+"""The FastAPI application: routers, error mapping, body limit, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from autopack import __version__
+from autopack.api.limits import BodySizeLimit
+from autopack.api.routers import health, runs
+from autopack.db.database import DatabaseUnavailable
+from autopack.domain.errors import (
+    AutopackError,
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotFound,
+    PolicyViolation,
+)
+from autopack.settings import Settings
+from autopack.supervisor.service import Supervisor
+
+_STATUS = (
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PolicyViolation, 422),
+    (DatabaseUnavailable, 503),
+)
+
+
+async def _autopack_error(_request: Request, exc: Exception) -> JSONResponse:
+    """The one place an AutopackError becomes an HTTP answer."""
+    code = next((c for kind, c in _STATUS if isinstance(exc, kind)), 500)
+    body: dict[str, object] = {"detail": str(exc)}
+    if isinstance(exc, InvalidInput):
+        body["field"] = exc.where
+    if isinstance(exc, IllegalTransition):
+        body.update(current=exc.current, target=exc.target, allowed=exc.allowed)
+    return JSONResponse(body, status_code=code)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An app over the given settings (or the environment's)."""
+    settings = settings or Settings()
+    supervisor = Supervisor(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        supervisor.start()
+        app.state.supervisor = supervisor
+        yield
+        supervisor.close()
+
+    app = FastAPI(
+        title="Autopack",
+        version=__version__,
+        summary="Supervisor for zero-intervention autonomous software builds",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(AutopackError, _autopack_error)
+    app.include_router(health.router)
+    app.include_router(runs.router)
+    return app

@@ -1,0 +1,21 @@
+"""Typed dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+
+from autopack.domain.ids import ID_PATTERN
+from autopack.supervisor.service import Supervisor
+
+
+def get_supervisor(request: Request) -> Supervisor:
+    """The app's Supervisor."""
+    supervisor: Supervisor = request.app.state.supervisor
+    return supervisor
+
+
+SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
+RunId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
+PhaseId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]

@@ -1,0 +1,84 @@
+"""Runs: the seed's endpoints (start, read, update a phase's status) and the run list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from autopack.api.deps import PhaseId, RunId, SupervisorDep
+from autopack.api.schemas import (
+    EventOut,
+    PhaseOut,
+    RunBrief,
+    RunOut,
+    UpdateStatusRequest,
+    UpdateStatusResponse,
+)
+from autopack.db.runs import PhaseStatusUpdate
+from autopack.plan.spec import RunSpec
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+ACTOR = "api"
+
+
+def _json(model: RunOut | UpdateStatusResponse, code: int = 200) -> Response:
+    return Response(model.model_dump_json(), status_code=code, media_type="application/json")
+
+
+@router.post("/start", response_model=RunOut, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "run_id already exists"},
+                        413: {"description": "body too large"}})
+def start_run(spec: RunSpec, supervisor: SupervisorDep) -> Response:
+    """Create a run with its tiers and phases; phases start QUEUED, the run PHASE_QUEUEING."""
+    run = supervisor.create_run(spec, ACTOR)
+    return _json(RunOut.model_validate(run), status.HTTP_201_CREATED)
+
+
+@router.get("", response_model=list[RunBrief])
+def list_runs(
+    supervisor: SupervisorDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[RunBrief]:
+    """The newest runs first."""
+    return [RunBrief.model_validate(r) for r in supervisor.list_runs(limit)]
+
+
+@router.get("/{run_id}", response_model=RunOut, responses={404: {"description": "unknown run"}})
+def get_run(run_id: RunId, supervisor: SupervisorDep) -> Response:
+    """A run with its tiers and phases."""
+    return _json(RunOut.model_validate(supervisor.get_run(run_id)))
+
+
+@router.get("/{run_id}/events", response_model=list[EventOut])
+def list_events(run_id: RunId, supervisor: SupervisorDep) -> list[EventOut]:
+    """The run's append-only log of state changes."""
+    return [EventOut.model_validate(e) for e in supervisor.events(run_id)]
+
+
+@router.post(
+    "/{run_id}/phases/{phase_id}/update_status",
+    response_model=UpdateStatusResponse,
+    responses={404: {"description": "unknown run or phase"},
+               409: {"description": "illegal transition; the body lists the allowed moves"}},
+)
+def update_status(
+    run_id: RunId, phase_id: PhaseId, body: UpdateStatusRequest, supervisor: SupervisorDep
+) -> Response:
+    """Move a phase to `state` (or report counters in its current state).
+
+    The phase's tier and run roll forward with it; a run ends when every phase is
+    terminal.
+    """
+    result = supervisor.update_phase_status(
+        run_id, phase_id,
+        PhaseStatusUpdate(body.state, body.builder_attempts, body.tokens_used,
+                          body.minor_issues_count, body.major_issues_count, body.reason),
+        ACTOR,
+    )
+    run = supervisor.get_run(run_id)
+    phase = next(p for p in run.phases if p.phase_id == phase_id)
+    return _json(UpdateStatusResponse(
+        run_id=run_id, phase_id=phase_id, tier_id=result.tier_id, state=result.phase_state,
+        tier_state=result.tier_state, run_state=result.run_state,
+        transitioned=result.transitioned, phase=PhaseOut.model_validate(phase),
+    ))

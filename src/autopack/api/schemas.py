@@ -1,0 +1,131 @@
+"""Response and request bodies of the API that are not run specs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from autopack.domain.states import PhaseState, RunState, TierState
+
+Counter = Annotated[int, Field(ge=0, le=10**12)]
+
+
+class _FromRows(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PhaseOut(_FromRows):
+    """A phase as the API shows it."""
+
+    phase_id: str
+    phase_index: int
+    tier_id: str
+    name: str
+    description: str
+    task_category: str | None
+    complexity: str | None
+    builder_mode: str | None
+    state: PhaseState
+    builder_attempts: int
+    tokens_used: int
+    minor_issues_count: int
+    major_issues_count: int
+    max_builder_attempts: int
+    max_auditor_attempts: int
+    incident_token_cap: int
+    updated_at: datetime
+
+
+class TierOut(_FromRows):
+    """A tier as the API shows it."""
+
+    tier_id: str
+    tier_index: int
+    name: str
+    description: str
+    state: TierState
+    token_cap: int
+    ci_run_cap: int
+    max_minor_issues_tolerated: int
+    max_major_issues_tolerated: int | None
+    tokens_used: int
+    ci_runs_used: int
+    minor_issues_count: int
+    major_issues_count: int
+    updated_at: datetime
+
+
+class RunBrief(_FromRows):
+    """A run without its tiers and phases (the run list)."""
+
+    run_id: str
+    state: RunState
+    failure_reason: str | None
+    safety_profile: str
+    run_scope: str
+    token_cap: int
+    max_phases: int
+    max_duration_minutes: float
+    max_minor_issues_total: int
+    tokens_used: int
+    ci_runs_used: int
+    minor_issues_count: int
+    major_issues_count: int
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+
+
+class RunOut(RunBrief):
+    """A run with its tiers and phases."""
+
+    tiers: list[TierOut]
+    phases: list[PhaseOut]
+
+
+class EventOut(_FromRows):
+    """One applied state change."""
+
+    id: int
+    entity: str
+    entity_id: str
+    from_state: str | None
+    to_state: str
+    at: datetime
+    reason: str | None
+    actor: str
+
+
+class UpdateStatusRequest(BaseModel):
+    """Move a phase to `state`; counters are the phase's absolute values."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: PhaseState
+    builder_attempts: Counter | None = None
+    tokens_used: Counter | None = None
+    minor_issues_count: Counter | None = None
+    major_issues_count: Counter | None = None
+    reason: Annotated[str, Field(max_length=2_000)] | None = None
+
+
+class UpdateStatusResponse(BaseModel):
+    """The phase after the move, with where its tier and run now are."""
+
+    run_id: str
+    phase_id: str
+    tier_id: str
+    state: PhaseState
+    tier_state: TierState
+    run_state: RunState
+    transitioned: bool
+    phase: PhaseOut
+
+
+class Health(BaseModel):
+    """Liveness and the database's reachability."""
+
+    status: str
+    version: str

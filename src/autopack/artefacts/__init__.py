@@ -1,0 +1,1 @@
+"""The .autonomous_runs/ views: derived from the DB, written atomically, regenerable."""

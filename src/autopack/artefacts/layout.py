@@ -1,0 +1,56 @@
+"""Where each artefact of a run lives under the runs folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from autopack.domain.errors import PolicyViolation
+from autopack.domain.ids import check_id, slug
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run's artefacts: `{runs_dir}/{run_id}/...`."""
+
+    runs_dir: Path
+    run_id: str
+
+    @property
+    def root(self) -> Path:
+        """The run folder, refused if it would leave the runs folder."""
+        check_id(self.run_id)
+        base = self.runs_dir.resolve()
+        root = (base / self.run_id).resolve()
+        if root.parent != base:
+            raise PolicyViolation(f"run folder {root} is outside the runs folder {base}")
+        return root
+
+    @property
+    def run_summary(self) -> Path:
+        return self.root / "run_summary.md"
+
+    @property
+    def tiers_dir(self) -> Path:
+        return self.root / "tiers"
+
+    @property
+    def phases_dir(self) -> Path:
+        return self.root / "phases"
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    def tier_file(self, tier_index: int, name: str, tier_id: str) -> Path:
+        """`tiers/tier_{idx:02d}_{slug(name)}.md`."""
+        return self.tiers_dir / f"tier_{tier_index:02d}_{slug(name, slug(tier_id, 'tier'))}.md"
+
+    def phase_file(self, phase_index: int, phase_id: str) -> Path:
+        """`phases/phase_{idx:02d}_{phase_id}.md`."""
+        check_id(phase_id)
+        return self.phases_dir / f"phase_{phase_index:02d}_{phase_id}.md"

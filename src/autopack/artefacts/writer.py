@@ -1,0 +1,97 @@
+"""Render a run's markdown views from its DB rows and write them atomically."""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from autopack.artefacts.atomic import write_text_atomic
+from autopack.artefacts.layout import RunLayout
+from autopack.db.models import PhaseRow, RunRow, TierRow
+
+
+def _cell(text: str) -> str:
+    """Text safe inside one markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+_ENV = Environment(
+    loader=PackageLoader("autopack.artefacts", "templates"),
+    undefined=StrictUndefined,
+    autoescape=False,  # markdown, not HTML
+    keep_trailing_newline=True,
+)
+_ENV.filters["cell"] = _cell
+_RUN = _ENV.get_template("run_summary.md.j2")
+_TIER = _ENV.get_template("tier.md.j2")
+_PHASE = _ENV.get_template("phase.md.j2")
+
+
+def render_run_summary(run: RunRow) -> str:
+    """`run_summary.md` of a run with its tiers and phases loaded."""
+    counts = {t.tier_id: 0 for t in run.tiers}
+    for phase in run.phases:
+        counts[phase.tier_id] += 1
+    return _RUN.render(run=run, phase_counts=counts)
+
+
+def render_tier(run: RunRow, tier: TierRow) -> str:
+    """`tiers/tier_NN_name.md`."""
+    phases = [p for p in run.phases if p.tier_id == tier.tier_id]
+    return _TIER.render(run=run, tier=tier, phases=phases)
+
+
+def render_phase(run_id: str, phase: PhaseRow) -> str:
+    """`phases/phase_NN_id.md`."""
+    return _PHASE.render(run_id=run_id, phase=phase)
+
+
+class ArtefactWriter:
+    """Writes the views of runs under one runs folder."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir
+
+    def layout(self, run_id: str) -> RunLayout:
+        """The paths of one run."""
+        return RunLayout(self.runs_dir, run_id)
+
+    @contextmanager
+    def locked(self, run_id: str) -> Iterator[RunLayout]:
+        """Hold the run folder's lock: read the DB and write files inside it.
+
+        Whoever writes last read the DB last, so the files end equal to the DB.
+        """
+        layout = self.layout(run_id)
+        layout.root.mkdir(parents=True, exist_ok=True)
+        with open(layout.lock_file, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield layout
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def write_all(self, layout: RunLayout, run: RunRow) -> None:
+        """Every view of the run, and the empty issues/ folder."""
+        layout.issues_dir.mkdir(parents=True, exist_ok=True)
+        for tier in run.tiers:
+            write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier.tier_id),
+                              render_tier(run, tier))
+        for phase in run.phases:
+            write_text_atomic(layout.phase_file(phase.phase_index, phase.phase_id),
+                              render_phase(run.run_id, phase))
+        write_text_atomic(layout.run_summary, render_run_summary(run))
+
+    def write_phase(self, layout: RunLayout, run: RunRow, phase_id: str) -> None:
+        """The views one phase's move touches: the phase, its tier, the run summary."""
+        phase = next(p for p in run.phases if p.phase_id == phase_id)
+        tier = next(t for t in run.tiers if t.tier_id == phase.tier_id)
+        write_text_atomic(layout.phase_file(phase.phase_index, phase.phase_id),
+                          render_phase(run.run_id, phase))
+        write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier.tier_id),
+                          render_tier(run, tier))
+        write_text_atomic(layout.run_summary, render_run_summary(run))

@@ -1,0 +1,295 @@
+"""Run services: create a run, read it, move its phases. All SQL for runs lives here.
+
+Every state change is guarded (the UPDATE names the state it moves from, and no row
+back means someone else moved it first) and commits with its event row in the caller's
+unit of work. Moves on one run are serialised by locking the run row first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from autopack.db.models import EventRow, PhaseRow, RunRow, TierRow, utcnow
+from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
+from autopack.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from autopack.domain.rollup import check_one_active_phase, run_steps_for, tier_state_for
+from autopack.domain.states import PhaseState, RunState, TierState
+from autopack.domain.transitions import transition
+from autopack.plan.spec import RunSpec
+
+CREATION_STEPS = (RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING)
+
+
+@dataclass(frozen=True)
+class PhaseStatusUpdate:
+    """A requested phase move plus the counters reported with it (absolute values)."""
+
+    state: PhaseState
+    builder_attempts: int | None = None
+    tokens_used: int | None = None
+    minor_issues_count: int | None = None
+    major_issues_count: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PhaseStatusResult:
+    """What a phase move changed."""
+
+    run_id: str
+    phase_id: str
+    tier_id: str
+    phase_state: PhaseState
+    tier_state: TierState
+    run_state: RunState
+    transitioned: bool
+
+
+def _event(
+    run_id: str, entity: str, entity_id: str, old: str | None, new: str, actor: str,
+    at: datetime, reason: str | None = None,
+) -> dict[str, object]:
+    return {
+        "run_id": run_id, "entity": entity, "entity_id": entity_id, "from_state": old,
+        "to_state": new, "at": at, "reason": reason, "actor": actor,
+    }
+
+
+def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: str) -> None:
+    """Insert a run with its tiers and phases, queued, with the events of its creation."""
+    fields = spec.run
+    caps = run_caps(budgets, len(spec.phases), fields.token_cap, fields.max_phases,
+                    fields.max_duration_minutes)
+    if len(spec.phases) > caps.max_phases:
+        raise InvalidInput(
+            "phases", f"{len(spec.phases)} phases exceed max_phases={caps.max_phases}; "
+            "split the plan into several runs by tier"
+        )
+    if session.get(RunRow, fields.run_id) is not None:
+        raise Conflict(f"run {fields.run_id!r} already exists")
+    now = utcnow()
+    session.add(RunRow(
+        run_id=fields.run_id, state=RunState.PHASE_QUEUEING.value,
+        safety_profile=fields.safety_profile.value, run_scope=fields.run_scope.value,
+        token_cap=caps.token_cap, max_phases=caps.max_phases,
+        max_duration_minutes=caps.max_duration_minutes,
+        max_minor_issues_total=caps.max_minor_issues_total,
+        tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
+        created_at=now, updated_at=now,
+    ))
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"run {fields.run_id!r} already exists") from exc
+    phase_caps = budgets.phase
+    tier_pks = _insert_tiers(session, spec, budgets, now)
+    session.execute(insert(PhaseRow), [
+        {
+            "run_id": fields.run_id, "tier_pk": tier_pks[p.tier_id], "tier_id": p.tier_id,
+            "phase_id": p.phase_id, "phase_index": p.phase_index, "name": p.name,
+            "description": p.description,
+            "task_category": p.task_category.value if p.task_category else None,
+            "complexity": p.complexity.value if p.complexity else None,
+            "builder_mode": p.builder_mode.value if p.builder_mode else None,
+            "state": PhaseState.QUEUED.value, "builder_attempts": 0, "tokens_used": 0,
+            "minor_issues_count": 0, "major_issues_count": 0,
+            "max_builder_attempts": phase_caps.max_builder_attempts,
+            "max_auditor_attempts": phase_caps.max_auditor_attempts,
+            "incident_token_cap": phase_caps.incident_token_cap, "updated_at": now,
+        }
+        for p in spec.phases
+    ])
+    events = [
+        _event(fields.run_id, "run", fields.run_id, old.value if old else None, new.value,
+               actor, now)
+        for old, new in zip((None, *CREATION_STEPS[:-1]), CREATION_STEPS, strict=True)
+    ]
+    events += [_event(fields.run_id, "tier", t.tier_id, None, TierState.PENDING.value, actor,
+                      now) for t in spec.tiers]
+    events += [_event(fields.run_id, "phase", p.phase_id, None, PhaseState.QUEUED.value, actor,
+                      now) for p in spec.phases]
+    session.execute(insert(EventRow), events)
+
+
+def _insert_tiers(
+    session: Session, spec: RunSpec, budgets: BudgetDefaults, now: datetime
+) -> dict[str, int]:
+    phase_counts: dict[str, int] = {}
+    for phase in spec.phases:
+        phase_counts[phase.tier_id] = phase_counts.get(phase.tier_id, 0) + 1
+    pks: dict[str, int] = {}
+    for tier in spec.tiers:
+        caps = tier_caps(budgets, [budgets.phase.incident_token_cap] *
+                         phase_counts.get(tier.tier_id, 0), spec.run.safety_profile)
+        row = TierRow(
+            run_id=spec.run.run_id, tier_id=tier.tier_id, tier_index=tier.tier_index,
+            name=tier.name, description=tier.description, state=TierState.PENDING.value,
+            token_cap=caps.token_cap, ci_run_cap=caps.ci_run_cap,
+            max_minor_issues_tolerated=caps.max_minor_issues_tolerated,
+            max_major_issues_tolerated=caps.max_major_issues_tolerated,
+            tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        pks[tier.tier_id] = row.id
+    return pks
+
+
+def get_run(session: Session, run_id: str) -> RunRow:
+    """The run with its tiers and phases loaded, or NotFound."""
+    run = session.scalars(
+        select(RunRow).where(RunRow.run_id == run_id)
+        .options(selectinload(RunRow.tiers), selectinload(RunRow.phases))
+    ).one_or_none()
+    if run is None:
+        raise NotFound("run", run_id)
+    return run
+
+
+def list_runs(session: Session, limit: int = 100) -> Sequence[RunRow]:
+    """The newest runs first."""
+    return session.scalars(
+        select(RunRow).order_by(RunRow.created_at.desc(), RunRow.run_id).limit(limit)
+    ).all()
+
+
+def list_events(session: Session, run_id: str) -> Sequence[EventRow]:
+    """A run's event log in the order it was written."""
+    return session.scalars(
+        select(EventRow).where(EventRow.run_id == run_id).order_by(EventRow.id)
+    ).all()
+
+
+def update_phase_status(
+    session: Session, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
+) -> PhaseStatusResult:
+    """Move one phase (or report counters in its current state) and roll tier and run."""
+    run = session.execute(
+        select(RunRow.state).where(RunRow.run_id == run_id).with_for_update()
+    ).one_or_none()
+    if run is None:
+        raise NotFound("run", run_id)
+    run_state = RunState(run.state)
+    if run_state.is_terminal:
+        raise IllegalTransition("run", run_id, run_state.value,
+                                f"(phase {phase_id} -> {change.state.value})", ())
+    phases = session.execute(
+        select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_pk, PhaseRow.tier_id,
+               PhaseRow.state, PhaseRow.tokens_used, PhaseRow.minor_issues_count,
+               PhaseRow.major_issues_count)
+        .where(PhaseRow.run_id == run_id)
+    ).all()
+    phase = next((p for p in phases if p.phase_id == phase_id), None)
+    if phase is None:
+        raise NotFound("phase", phase_id)
+    current = PhaseState(phase.state)
+    moving = change.state is not current
+    if moving:
+        transition("phase", phase_id, current, change.state)
+        check_one_active_phase(phase_id, current, change.state,
+                               {p.phase_id: PhaseState(p.state) for p in phases})
+    elif current.is_terminal:
+        raise IllegalTransition("phase", phase_id, current.value, change.state.value, ())
+    now = utcnow()
+    _guarded_phase_update(session, phase.id, current, change, now)
+    deltas = {
+        "tokens_used": _delta(change.tokens_used, phase.tokens_used),
+        "minor_issues_count": _delta(change.minor_issues_count, phase.minor_issues_count),
+        "major_issues_count": _delta(change.major_issues_count, phase.major_issues_count),
+    }
+    states = {p.phase_id: PhaseState(p.state) for p in phases}
+    states[phase_id] = change.state
+    events: list[dict[str, object]] = []
+    if moving:
+        events.append(_event(run_id, "phase", phase_id, current.value, change.state.value,
+                             actor, now, change.reason))
+    tier_state = _roll_tier(session, run_id, phase.tier_pk, phase.tier_id,
+                            [states[p.phase_id] for p in phases if p.tier_pk == phase.tier_pk],
+                            deltas, actor, now, events)
+    steps: list[RunState] = []
+    if moving:
+        tier_states = session.scalars(select(TierRow.state).where(TierRow.run_id == run_id))
+        steps = run_steps_for(run_state, change.state, states.values(),
+                              [TierState(t) for t in tier_states])
+    new_run_state = run_state
+    for step in steps:
+        transition("run", run_id, new_run_state, step)
+        events.append(_event(run_id, "run", run_id, new_run_state.value, step.value, actor, now,
+                             f"phase {phase_id} {change.state.value}"))
+        new_run_state = step
+    _update_run(session, run_id, run_state, new_run_state, deltas, now)
+    if events:
+        session.execute(insert(EventRow), events)
+    return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
+                             new_run_state, moving)
+
+
+def _delta(new: int | None, old: int) -> int:
+    return 0 if new is None else new - old
+
+
+def _guarded_phase_update(
+    session: Session, pk: int, current: PhaseState, change: PhaseStatusUpdate, now: datetime
+) -> None:
+    values: dict[str, object] = {"state": change.state.value, "updated_at": now}
+    for counter in ("builder_attempts", "tokens_used", "minor_issues_count",
+                    "major_issues_count"):
+        value = getattr(change, counter)
+        if value is not None:
+            values[counter] = value
+    result = session.execute(
+        update(PhaseRow).where(PhaseRow.id == pk, PhaseRow.state == current.value)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"phase changed concurrently; it is no longer {current.value}")
+
+
+def _roll_tier(
+    session: Session, run_id: str, tier_pk: int, tier_id: str, phase_states: list[PhaseState],
+    deltas: dict[str, int], actor: str, now: datetime, events: list[dict[str, object]],
+) -> TierState:
+    row = session.execute(select(TierRow.state).where(TierRow.id == tier_pk)).one()
+    current = TierState(row.state)
+    target = tier_state_for(phase_states)
+    values: dict[str, object] = {k: getattr(TierRow, k) + v for k, v in deltas.items() if v}
+    if target is not current:
+        transition("tier", tier_id, current, target)
+        values["state"] = target.value
+        events.append(_event(run_id, "tier", tier_id, current.value, target.value, actor, now))
+    if values:
+        values["updated_at"] = now
+        result = session.execute(
+            update(TierRow).where(TierRow.id == tier_pk, TierRow.state == current.value)
+            .values(**values).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise Conflict(f"tier {tier_id!r} changed concurrently")
+    return target
+
+
+def _update_run(
+    session: Session, run_id: str, current: RunState, target: RunState,
+    deltas: dict[str, int], now: datetime,
+) -> None:
+    values: dict[str, object] = {k: getattr(RunRow, k) + v for k, v in deltas.items() if v}
+    values["updated_at"] = now
+    if target is not current:
+        values["state"] = target.value
+        if target.is_terminal:
+            values["completed_at"] = now
+            if target.is_failure:
+                values["failure_reason"] = target.value.removeprefix("DONE_FAILED_")
+    result = session.execute(
+        update(RunRow).where(RunRow.run_id == run_id, RunRow.state == current.value)
+        .values(**values).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"run {run_id!r} changed concurrently")

@@ -1,0 +1,1 @@
+"""Pure domain model: states, transition tables, rollups, budgets, ids. No I/O."""

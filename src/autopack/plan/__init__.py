@@ -1,0 +1,1 @@
+"""Plans: the run spec and (later) comprehensive_plan.md parsing into tiers and phases."""

@@ -1,0 +1,96 @@
+"""The run spec: what `POST /runs/start` takes and what a plan turns into."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from autopack.domain.categories import (
+    BuilderMode,
+    Complexity,
+    RunScope,
+    SafetyProfile,
+    TaskCategory,
+)
+from autopack.domain.ids import ID_PATTERN
+
+EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Description = Annotated[str, Field(max_length=20_000)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class RunFields(_Strict):
+    """The run part of a run spec."""
+
+    run_id: EntityId
+    safety_profile: SafetyProfile = SafetyProfile.NORMAL
+    run_scope: RunScope = RunScope.MULTI_TIER
+    token_cap: int | None = Field(None, gt=0, le=10**12)
+    max_phases: int | None = Field(None, gt=0, le=10_000)
+    max_duration_minutes: float | None = Field(None, gt=0, le=525_600)
+
+
+class TierSpec(_Strict):
+    """One tier of a run spec."""
+
+    tier_id: EntityId
+    tier_index: int = Field(ge=0, le=9_999)
+    name: Name
+    description: Description = ""
+
+
+class PhaseSpec(_Strict):
+    """One phase of a run spec; missing labels are filled by the StrategyEngine later."""
+
+    phase_id: EntityId
+    phase_index: int = Field(ge=0, le=9_999)
+    tier_id: EntityId
+    name: Name
+    description: Description = ""
+    task_category: TaskCategory | None = None
+    complexity: Complexity | None = None
+    builder_mode: BuilderMode | None = None
+
+
+def _duplicates(values: list[str | int]) -> list[tuple[int, str | int]]:
+    seen: set[str | int] = set()
+    found = []
+    for position, value in enumerate(values):
+        if value in seen:
+            found.append((position, value))
+        seen.add(value)
+    return found
+
+
+class RunSpec(_Strict):
+    """A whole run: the run's fields, its tiers and its phases."""
+
+    run: RunFields
+    tiers: list[TierSpec] = Field(min_length=1, max_length=1_000)
+    phases: list[PhaseSpec] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunSpec:
+        problems: list[str] = []
+        for field, values in (
+            ("tiers[{}].tier_id", [t.tier_id for t in self.tiers]),
+            ("tiers[{}].tier_index", [t.tier_index for t in self.tiers]),
+            ("phases[{}].phase_id", [p.phase_id for p in self.phases]),
+            ("phases[{}].phase_index", [p.phase_index for p in self.phases]),
+        ):
+            for position, value in _duplicates(list(values)):
+                problems.append(f"{field.format(position)}: duplicate {value!r}")
+        tier_ids = {t.tier_id for t in self.tiers}
+        for position, phase in enumerate(self.phases):
+            if phase.tier_id not in tier_ids:
+                problems.append(
+                    f"phases[{position}].tier_id: unknown tier {phase.tier_id!r}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,1 @@
+"""The Supervisor: owns run/tier/phase lifecycle and writes every artefact."""
