@@ -1,0 +1,173 @@
+"""The `autopack` command (Typer). Errors are caught once, in `main`."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.engine import make_url
+
+from autopack import __version__
+from autopack.api.schemas import RunBrief, RunOut
+from autopack.domain.errors import AutopackError, InvalidInput, NotFound
+from autopack.settings import Settings
+from autopack.supervisor.service import Supervisor
+
+app = typer.Typer(
+    name="autopack",
+    help="Supervisor for zero-intervention autonomous software builds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "AUTOPACK_" + "__".join(str(p) for p in first["loc"]).upper()
+        raise InvalidInput(key, first["msg"]) from exc
+
+
+def _database_missing(settings: Settings) -> bool:
+    """True when the embedded database file does not exist (nothing ran here yet)."""
+    url = make_url(settings.database_url)
+    return (url.get_backend_name() == "sqlite" and bool(url.database)
+            and url.database != ":memory:" and not Path(url.database or "").exists())
+
+
+def _reader() -> Supervisor | None:
+    """A Supervisor for read-only commands, or None when there is no database yet."""
+    settings = _settings()
+    if _database_missing(settings):
+        return None
+    supervisor = Supervisor(settings)
+    supervisor.start()
+    return supervisor
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to bind.")] = 8000,
+) -> None:
+    """Serve the API (OpenAPI at /docs) on the configured database."""
+    import uvicorn
+
+    from autopack.api.app import create_app
+
+    if not _is_loopback(host):
+        raise InvalidInput(
+            "--host", f"{host} is not a loopback address; serving beyond this machine "
+            "needs API keys, which this version does not have"
+        )
+    settings = _settings()
+    err.print(f"autopack {__version__}: database {make_url(settings.database_url)!r}, "
+              f"runs folder {settings.runs_dir}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def status(run_id: str, as_json: JsonFlag = False) -> None:
+    """Show one run: its state, budgets, tiers and phases."""
+    supervisor = _reader()
+    if supervisor is None:
+        raise NotFound("run", run_id)
+    try:
+        run = RunOut.model_validate(supervisor.get_run(run_id))
+    finally:
+        supervisor.close()
+    if as_json:
+        print(run.model_dump_json(indent=2))
+        return
+    out.print(f"[bold]Run {run.run_id}[/bold]  {run.state.value}"
+              + (f"  ({run.failure_reason})" if run.failure_reason else ""))
+    out.print(f"tokens {run.tokens_used}/{run.token_cap}  CI runs {run.ci_runs_used}  "
+              f"issues minor {run.minor_issues_count} major {run.major_issues_count}  "
+              f"{run.safety_profile}, {run.run_scope}")
+    tiers = Table("#", "tier", "name", "state", "tokens")
+    for tier in run.tiers:
+        tiers.add_row(str(tier.tier_index), tier.tier_id, tier.name, tier.state.value,
+                      f"{tier.tokens_used}/{tier.token_cap}")
+    out.print(tiers)
+    phases = Table("#", "phase", "tier", "name", "state", "attempts", "tokens")
+    for phase in run.phases:
+        phases.add_row(str(phase.phase_index), phase.phase_id, phase.tier_id, phase.name,
+                       phase.state.value, str(phase.builder_attempts), str(phase.tokens_used))
+    out.print(phases)
+
+
+@app.command("runs")
+def list_runs(
+    as_json: JsonFlag = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many runs.")] = 100,
+) -> None:
+    """List runs, newest first."""
+    supervisor = _reader()
+    rows: list[RunBrief] = []
+    if supervisor is not None:
+        try:
+            rows = [RunBrief.model_validate(r) for r in supervisor.list_runs(limit)]
+        finally:
+            supervisor.close()
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    table = Table("run", "state", "failure", "profile", "scope", "tokens", "CI runs", "created")
+    for r in rows:
+        table.add_row(r.run_id, r.state.value, r.failure_reason or "", r.safety_profile,
+                      r.run_scope, str(r.tokens_used), str(r.ci_runs_used),
+                      r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    out.print(table if rows else "no runs")
+
+
+@app.command()
+def regenerate(run_id: str) -> None:
+    """Rewrite a run's .autonomous_runs/ files from the database."""
+    supervisor = _reader()
+    if supervisor is None:
+        raise NotFound("run", run_id)
+    try:
+        supervisor.regenerate(run_id)
+        err.print(f"wrote {supervisor.artefacts.layout(run_id).root}")
+    finally:
+        supervisor.close()
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    """Entry point: run the command; map errors to a message and an exit code."""
+    try:
+        app(standalone_mode=True)
+    except (InvalidInput, NotFound) as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except AutopackError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)

@@ -1,0 +1,26 @@
+"""Helpers for integration tests: what a database and a folder hold right now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, func, select
+
+from autopack.db.models import Base
+
+
+def row_counts(url: str) -> dict[str, int]:
+    """Rows per table."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in Base.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def tree(root: Path, skip: str = "db") -> dict[str, bytes]:
+    """Every file under `root` (but the database folder) with its bytes."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.relative_to(root).parts[0] != skip}

@@ -1,0 +1,292 @@
+"""The seed's run API against a real server on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from autopack.artefacts.layout import RunLayout
+from tests.conftest import LiveServer, run_body
+from tests.integration.helpers import row_counts, tree
+
+WALK = ["EXECUTING", "GATE", "CI_RUNNING", "COMPLETE"]
+
+
+def _state_in_file(path: Path) -> str:
+    match = re.search(r"^\| state \| `([A-Z_]+)` \|$", path.read_text(), re.MULTILINE)
+    assert match, path
+    return match.group(1)
+
+
+def test_start_returns_the_full_nested_run_and_writes_its_folder(server: LiveServer) -> None:
+    with server.client() as http:
+        response = http.post("/runs/start", json=run_body("run-1"))
+    assert response.status_code == 201
+    run = response.json()
+    assert run["run_id"] == "run-1"
+    assert run["state"] == "PHASE_QUEUEING"
+    assert (run["token_cap"], run["max_phases"], run["max_duration_minutes"]) == (5_000_000, 25,
+                                                                                   120)
+    assert [t["state"] for t in run["tiers"]] == ["PENDING", "PENDING"]
+    assert [(p["phase_id"], p["tier_id"], p["state"]) for p in run["phases"]] == [
+        ("P1", "T1", "QUEUED"), ("P2", "T1", "QUEUED"), ("P3", "T2", "QUEUED")]
+    assert run["tiers"][0]["token_cap"] == 3 * 2 * run["phases"][0]["incident_token_cap"]
+    assert run["tiers"][0]["ci_run_cap"] == 4
+    root = server.settings.runs_dir / "run-1"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.md")) == [
+        "phases/phase_00_P1.md", "phases/phase_01_P2.md", "phases/phase_02_P3.md",
+        "run_summary.md", "tiers/tier_00_tier_1_work.md", "tiers/tier_01_tier_2_work.md"]
+    assert (root / "issues").is_dir()
+    assert _state_in_file(root / "run_summary.md") == "PHASE_QUEUEING"
+
+
+def test_walking_every_phase_ends_the_run_in_done_success(server: LiveServer) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        seen = []
+        for phase in ("P1", "P2", "P3"):
+            for state in WALK:
+                r = http.post(f"/runs/run-1/phases/{phase}/update_status",
+                              json={"state": state, "tokens_used": 100, "builder_attempts": 1})
+                assert r.status_code == 200, r.text
+                seen.append((r.json()["tier_state"], r.json()["run_state"]))
+        run = http.get("/runs/run-1").json()
+        events = http.get("/runs/run-1/events").json()
+    assert seen[0] == ("IN_PROGRESS", "PHASE_EXECUTION")
+    assert seen[7] == ("COMPLETE", "SNAPSHOT_CREATED")
+    assert seen[-1] == ("COMPLETE", "DONE_SUCCESS")
+    assert run["state"] == "DONE_SUCCESS" and run["completed_at"] is not None
+    assert run["tokens_used"] == 300
+    assert [t["tokens_used"] for t in run["tiers"]] == [200, 100]
+    run_moves = [(e["from_state"], e["to_state"]) for e in events if e["entity"] == "run"]
+    assert run_moves[:3] == [(None, "PLAN_BOOTSTRAP"), ("PLAN_BOOTSTRAP", "RUN_CREATED"),
+                             ("RUN_CREATED", "PHASE_QUEUEING")]
+    assert run_moves[-1] == ("SNAPSHOT_CREATED", "DONE_SUCCESS")
+    assert len([e for e in events if e["entity"] == "phase" and e["from_state"]]) == 12
+    root = server.settings.runs_dir / "run-1"
+    assert _state_in_file(root / "run_summary.md") == "DONE_SUCCESS"
+    assert _state_in_file(root / "phases" / "phase_02_P3.md") == "COMPLETE"
+    assert _state_in_file(root / "tiers" / "tier_01_tier_2_work.md") == "COMPLETE"
+
+
+def test_a_failed_phase_fails_its_tier_and_ends_the_run_failed(server: LiveServer) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        http.post("/runs/run-1/phases/P1/update_status", json={"state": "EXECUTING"})
+        r = http.post("/runs/run-1/phases/P1/update_status", json={"state": "FAILED"})
+        assert (r.json()["tier_state"], r.json()["run_state"]) == ("FAILED", "PHASE_EXECUTION")
+        http.post("/runs/run-1/phases/P2/update_status", json={"state": "SKIPPED"})
+        r = http.post("/runs/run-1/phases/P3/update_status", json={"state": "SKIPPED"})
+        run = http.get("/runs/run-1").json()
+    assert r.json()["run_state"] == "DONE_FAILED_BUILD_FAILURE"
+    assert [t["state"] for t in run["tiers"]] == ["FAILED", "SKIPPED"]
+    assert run["failure_reason"] == "BUILD_FAILURE"
+
+
+def test_only_one_phase_is_active_at_a_time(server: LiveServer) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        http.post("/runs/run-1/phases/P1/update_status", json={"state": "EXECUTING"})
+        r = http.post("/runs/run-1/phases/P2/update_status", json={"state": "EXECUTING"})
+    assert r.status_code == 409
+    assert "one phase at a time" in r.json()["detail"]
+
+
+def test_reporting_counters_without_a_move_adds_no_event(server: LiveServer) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        http.post("/runs/run-1/phases/P1/update_status", json={"state": "EXECUTING"})
+        before = len(http.get("/runs/run-1/events").json())
+        r = http.post("/runs/run-1/phases/P1/update_status",
+                      json={"state": "EXECUTING", "tokens_used": 42})
+        after = http.get("/runs/run-1/events").json()
+        run = http.get("/runs/run-1").json()
+    assert r.status_code == 200 and r.json()["transitioned"] is False
+    assert len(after) == before
+    assert run["tokens_used"] == 42 and run["phases"][0]["tokens_used"] == 42
+
+
+# --- bad input: a clear error, and nothing written anywhere -----------------------------
+
+BAD_IDS = {
+    "dotdot": "../x", "slash": "a/b", "absolute": "/etc/passwd", "empty": "",
+    "nul": "a\x00b", "space": "a b", "huge": "x" * 10_000, "newline": "a\n",
+}
+
+
+def _refused_without_trace(server: LiveServer, tmp_path: Path, method: str, url: str,
+                           expect: int, **kwargs: object) -> dict:
+    before = (row_counts(server.settings.database_url), tree(tmp_path))
+    with server.client() as http:
+        response = http.request(method, url, **kwargs)
+    assert response.status_code == expect, response.text
+    assert (row_counts(server.settings.database_url), tree(tmp_path)) == before
+    return response.json()
+
+
+@pytest.mark.parametrize("field", ["run_id", "tier_id", "phase_id"])
+@pytest.mark.parametrize("bad", list(BAD_IDS.values()), ids=list(BAD_IDS))
+def test_bad_ids_are_422_naming_the_field(server: LiveServer, tmp_path: Path, field: str,
+                                          bad: str) -> None:
+    body = run_body("run-1", tiers=1, phases_per_tier=(1,))
+    if field == "run_id":
+        body["run"]["run_id"] = bad  # type: ignore[index]
+    elif field == "tier_id":
+        body["tiers"][0]["tier_id"] = bad  # type: ignore[index]
+        body["phases"][0]["tier_id"] = bad  # type: ignore[index]
+    else:
+        body["phases"][0]["phase_id"] = bad  # type: ignore[index]
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    assert any(error["loc"][-1] == field for error in detail["detail"]), detail
+    assert not (tmp_path / "x").exists() and not (server.settings.runs_dir).exists()
+
+
+def test_duplicate_run_id_is_409_and_the_first_run_is_untouched(server: LiveServer,
+                                                                tmp_path: Path) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    other = run_body("run-1", tiers=1, phases_per_tier=(1,))
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 409, json=other)
+    assert "already exists" in detail["detail"]
+    with server.client() as http:
+        assert len(http.get("/runs/run-1").json()["phases"]) == 3
+
+
+@pytest.mark.parametrize(("mutate", "message"), [
+    (lambda b: b["phases"][1].update(phase_id="P1"), "phases[1].phase_id: duplicate 'P1'"),
+    (lambda b: b["tiers"][1].update(tier_id="T1"), "tiers[1].tier_id: duplicate 'T1'"),
+    (lambda b: b["phases"][1].update(phase_index=0), "phases[1].phase_index: duplicate 0"),
+    (lambda b: b["tiers"][1].update(tier_index=0), "tiers[1].tier_index: duplicate 0"),
+    (lambda b: b["phases"][2].update(tier_id="T9"), "phases[2].tier_id: unknown tier 'T9'"),
+], ids=["dup-phase", "dup-tier", "dup-phase-index", "dup-tier-index", "unknown-tier"])
+def test_inconsistent_run_is_422_and_does_not_exist(server: LiveServer, tmp_path: Path,
+                                                    mutate: object, message: str) -> None:
+    body = run_body("run-1")
+    mutate(body)  # type: ignore[operator]
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    assert message in str(detail)
+    with server.client() as http:
+        assert http.get("/runs/run-1").status_code == 404
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"token_cap": -1}, "token_cap"), ({"max_phases": 0}, "max_phases"),
+    ({"max_duration_minutes": -5}, "max_duration_minutes"),
+    ({"safety_profile": "reckless"}, "safety_profile"), ({"run_scope": "all"}, "run_scope"),
+])
+def test_bad_run_fields_are_422(server: LiveServer, tmp_path: Path, patch: dict,
+                                field: str) -> None:
+    body = run_body("run-1")
+    body["run"].update(patch)  # type: ignore[union-attr]
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    assert detail["detail"][0]["loc"] == ["body", "run", field]
+
+
+def test_text_fields_have_length_limits(server: LiveServer, tmp_path: Path) -> None:
+    body = run_body("run-1")
+    body["tiers"][0]["name"] = "n" * 201  # type: ignore[index]
+    body["phases"][0]["description"] = "d" * 20_001  # type: ignore[index]
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    assert {tuple(e["loc"][-3:]) for e in detail["detail"]} == {
+        ("tiers", 0, "name"), ("phases", 0, "description")}
+
+
+def test_more_phases_than_max_phases_is_422(server: LiveServer, tmp_path: Path) -> None:
+    body = run_body("run-1", max_phases=2)
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    assert detail["field"] == "phases" and "max_phases=2" in detail["detail"]
+
+
+def test_body_over_the_limit_is_413(server: LiveServer, tmp_path: Path) -> None:
+    body = run_body("run-1")
+    body["phases"][0]["description"] = "d" * (1024 * 1024)  # type: ignore[index]
+    _refused_without_trace(server, tmp_path, "POST", "/runs/start", 413, json=body)
+
+    def chunks():  # no Content-Length: the streamed size is what counts
+        for _ in range(40):
+            yield b"x" * 65_536
+
+    _refused_without_trace(server, tmp_path, "POST", "/runs/start", 413, content=chunks(),
+                           headers={"content-type": "application/json"})
+
+
+def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    _refused_without_trace(server, tmp_path, "GET", "/runs/nope", 404)
+    _refused_without_trace(server, tmp_path, "POST", "/runs/nope/phases/P1/update_status", 404,
+                           json={"state": "EXECUTING"})
+    _refused_without_trace(server, tmp_path, "POST", "/runs/run-1/phases/P9/update_status", 404,
+                           json={"state": "EXECUTING"})
+
+
+@pytest.mark.parametrize("body", [
+    {"state": "DANCING"}, {"state": "EXECUTING", "tokens_used": -1},
+    {"state": "EXECUTING", "builder_attempts": -3}, {"state": "EXECUTING", "extra": 1},
+    {"state": "EXECUTING", "minor_issues_count": "lots"}, {},
+], ids=["unknown-state", "neg-tokens", "neg-attempts", "extra-key", "not-int", "no-state"])
+def test_bad_update_is_422(server: LiveServer, tmp_path: Path, body: dict) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    _refused_without_trace(server, tmp_path, "POST", "/runs/run-1/phases/P1/update_status", 422,
+                           json=body)
+
+
+def test_bad_path_ids_are_422_naming_the_field(server: LiveServer, tmp_path: Path) -> None:
+    detail = _refused_without_trace(server, tmp_path, "GET", "/runs/a%20b", 422)
+    assert detail["detail"][0]["loc"] == ["path", "run_id"]
+    detail = _refused_without_trace(server, tmp_path, "POST",
+                                    "/runs/run-1/phases/..%5Cx/update_status", 422,
+                                    json={"state": "EXECUTING"})
+    assert detail["detail"][0]["loc"] == ["path", "phase_id"]
+
+
+@pytest.mark.parametrize(("walk", "move", "allowed"), [
+    (WALK, "QUEUED", []),
+    (["EXECUTING", "FAILED"], "COMPLETE", []),
+    (["EXECUTING"], "COMPLETE", ["FAILED", "GATE"]),
+], ids=["complete-to-queued", "failed-to-complete", "executing-to-complete"])
+def test_illegal_transition_is_409_listing_allowed_moves(
+    server: LiveServer, tmp_path: Path, walk: list[str], move: str, allowed: list[str]
+) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        for state in walk:
+            http.post("/runs/run-1/phases/P1/update_status", json={"state": state})
+    detail = _refused_without_trace(server, tmp_path, "POST",
+                                    "/runs/run-1/phases/P1/update_status", 409,
+                                    json={"state": move})
+    assert detail["allowed"] == allowed
+
+
+def test_any_change_in_a_terminal_run_is_409(server: LiveServer, tmp_path: Path) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1", tiers=1, phases_per_tier=(1,)))
+        for state in WALK:
+            http.post("/runs/run-1/phases/P1/update_status", json={"state": state})
+        assert http.get("/runs/run-1").json()["state"] == "DONE_SUCCESS"
+    for body in ({"state": "COMPLETE", "tokens_used": 5}, {"state": "EXECUTING"}):
+        detail = _refused_without_trace(server, tmp_path, "POST",
+                                        "/runs/run-1/phases/P1/update_status", 409, json=body)
+        assert detail["current"] == "DONE_SUCCESS" and detail["allowed"] == []
+
+
+def test_files_are_regenerable_from_the_database(server: LiveServer) -> None:
+    from autopack.supervisor.service import Supervisor
+
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        for state in WALK:
+            http.post("/runs/run-1/phases/P1/update_status", json={"state": state})
+    layout = RunLayout(server.settings.runs_dir, "run-1")
+    written = tree(layout.root)
+    for path in layout.root.rglob("*.md"):
+        path.unlink()
+    supervisor = Supervisor(server.settings)
+    try:
+        supervisor.regenerate("run-1")
+    finally:
+        supervisor.close()
+    assert tree(layout.root) == written

@@ -1,0 +1,68 @@
+"""The `autopack` command as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import LiveServer, run_body
+
+AUTOPACK = str(Path(sys.executable).with_name("autopack"))
+
+
+def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AUTOPACK, *args], capture_output=True, text=True, env=env, cwd=cwd,
+                          timeout=120, check=False)
+
+
+def _env(server: LiveServer) -> dict[str, str]:
+    return {**os.environ, "AUTOPACK_DATABASE_URL": server.settings.database_url,
+            "AUTOPACK_RUNS_DIR": str(server.settings.runs_dir), "NO_COLOR": "1",
+            "COLUMNS": "200"}
+
+
+def test_status_and_runs_read_what_the_api_wrote(server: LiveServer, tmp_path: Path) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        http.post("/runs/run-1/phases/P1/update_status",
+                  json={"state": "EXECUTING", "tokens_used": 7}).raise_for_status()
+    env = _env(server)
+    status = _cli("status", "run-1", "--json", env=env, cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    doc = json.loads(status.stdout)
+    assert (doc["state"], doc["tokens_used"], doc["phases"][0]["state"]) == (
+        "PHASE_EXECUTION", 7, "EXECUTING")
+    listing = _cli("runs", "--json", env=env, cwd=tmp_path)
+    assert [r["run_id"] for r in json.loads(listing.stdout)] == ["run-1"]
+    human = _cli("status", "run-1", env=env, cwd=tmp_path)
+    assert "PHASE_EXECUTION" in human.stdout and "P1" in human.stdout
+
+
+def test_status_of_an_unknown_run_exits_2(server: LiveServer, tmp_path: Path) -> None:
+    result = _cli("status", "nope", "--json", env=_env(server), cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "run 'nope' not found" in result.stderr
+
+
+def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    assert json.loads(_cli("runs", "--json", env=env, cwd=tmp_path).stdout) == []
+    assert _cli("status", "r", env=env, cwd=tmp_path).returncode == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
+    env = {**os.environ, "AUTOPACK_BUDGETS__RUN__TOKEN_CAP": "-1"}
+    result = _cli("runs", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "AUTOPACK_BUDGETS__RUN__TOKEN_CAP" in result.stderr
+
+
+def test_serve_refuses_a_non_loopback_address(tmp_path: Path) -> None:
+    result = _cli("serve", "--host", "0.0.0.0", env=dict(os.environ), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--host" in result.stderr and "loopback" in result.stderr
