@@ -95,7 +95,7 @@ def status(run_id: str, as_json: JsonFlag = False) -> None:
     if supervisor is None:
         raise NotFound("run", run_id)
     try:
-        run = RunOut.model_validate(supervisor.get_run(run_id))
+        run = RunOut.of(supervisor.get_run(run_id))
     finally:
         supervisor.close()
     if as_json:

@@ -33,12 +33,11 @@ def test_good_ids_are_accepted(good: str) -> None:
 
 @given(st.text(max_size=200))
 def test_valid_ids_never_escape_the_runs_folder(text: str) -> None:
-    layout = RunLayout(Path("/srv/runs"), text)
     if is_valid_id(text):
-        assert layout.root.parent.as_posix() == "/srv/runs"
+        assert RunLayout(Path("/srv/runs"), text).root.parent.as_posix() == "/srv/runs"
     else:
         with pytest.raises((ValueError, PolicyViolation)):
-            _ = layout.root
+            RunLayout(Path("/srv/runs"), text)
 
 
 def test_slug_is_filesystem_safe() -> None:

@@ -10,8 +10,8 @@ from autopack.domain.ids import ID_PATTERN
 from autopack.supervisor.service import Supervisor
 
 
-def get_supervisor(request: Request) -> Supervisor:
-    """The app's Supervisor."""
+async def get_supervisor(request: Request) -> Supervisor:
+    """The app's Supervisor (async: no thread hop for a lookup)."""
     supervisor: Supervisor = request.app.state.supervisor
     return supervisor
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from autopack.db.runs import RunView
 from autopack.domain.states import PhaseState, RunState, TierState
 
 Counter = Annotated[int, Field(ge=0, le=10**12)]
@@ -83,6 +84,13 @@ class RunOut(RunBrief):
 
     tiers: list[TierOut]
     phases: list[PhaseOut]
+
+    @classmethod
+    def of(cls, view: RunView) -> RunOut:
+        """The API shape of a run read."""
+        return cls.model_validate(
+            {**view.run._mapping, "tiers": view.tiers, "phases": view.phases}
+        )
 
 
 class EventOut(_FromRows):

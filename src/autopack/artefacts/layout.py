@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autopack.domain.errors import PolicyViolation
@@ -15,16 +15,16 @@ class RunLayout:
 
     runs_dir: Path
     run_id: str
+    root: Path = field(init=False)
 
-    @property
-    def root(self) -> Path:
-        """The run folder, refused if it would leave the runs folder."""
+    def __post_init__(self) -> None:
+        """Compute the run folder once; refuse one that would leave the runs folder."""
         check_id(self.run_id)
         base = self.runs_dir.resolve()
         root = (base / self.run_id).resolve()
         if root.parent != base:
             raise PolicyViolation(f"run folder {root} is outside the runs folder {base}")
-        return root
+        object.__setattr__(self, "root", root)
 
     @property
     def run_summary(self) -> Path:

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from autopack.artefacts.atomic import write_text_atomic
 from autopack.artefacts.layout import RunLayout
-from autopack.db.models import PhaseRow, RunRow, TierRow
+from autopack.db.runs import RunView
 
 
 def _cell(text: str) -> str:
@@ -31,23 +31,23 @@ _TIER = _ENV.get_template("tier.md.j2")
 _PHASE = _ENV.get_template("phase.md.j2")
 
 
-def render_run_summary(run: RunRow) -> str:
-    """`run_summary.md` of a run with its tiers and phases loaded."""
-    counts = {t.tier_id: 0 for t in run.tiers}
-    for phase in run.phases:
+def render_run_summary(view: RunView) -> str:
+    """`run_summary.md`."""
+    counts = {t.tier_id: 0 for t in view.tiers}
+    for phase in view.phases:
         counts[phase.tier_id] += 1
-    return _RUN.render(run=run, phase_counts=counts)
+    return _RUN.render(run=view.run, tiers=view.tiers, phases=view.phases, phase_counts=counts)
 
 
-def render_tier(run: RunRow, tier: TierRow) -> str:
+def render_tier(view: RunView, tier_id: str) -> str:
     """`tiers/tier_NN_name.md`."""
-    phases = [p for p in run.phases if p.tier_id == tier.tier_id]
-    return _TIER.render(run=run, tier=tier, phases=phases)
+    phases = [p for p in view.phases if p.tier_id == tier_id]
+    return _TIER.render(run=view.run, tier=view.tier(tier_id), phases=phases)
 
 
-def render_phase(run_id: str, phase: PhaseRow) -> str:
+def render_phase(view: RunView, phase_id: str) -> str:
     """`phases/phase_NN_id.md`."""
-    return _PHASE.render(run_id=run_id, phase=phase)
+    return _PHASE.render(run_id=view.run.run_id, phase=view.phase(phase_id))
 
 
 class ArtefactWriter:
@@ -75,23 +75,27 @@ class ArtefactWriter:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def write_all(self, layout: RunLayout, run: RunRow) -> None:
+    def write_all(self, layout: RunLayout, view: RunView) -> None:
         """Every view of the run, and the empty issues/ folder."""
         layout.issues_dir.mkdir(parents=True, exist_ok=True)
-        for tier in run.tiers:
-            write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier.tier_id),
-                              render_tier(run, tier))
-        for phase in run.phases:
-            write_text_atomic(layout.phase_file(phase.phase_index, phase.phase_id),
-                              render_phase(run.run_id, phase))
-        write_text_atomic(layout.run_summary, render_run_summary(run))
+        for tier in view.tiers:
+            self._write_tier(layout, view, tier.tier_id)
+        for phase in view.phases:
+            self._write_phase(layout, view, phase.phase_id)
+        write_text_atomic(layout.run_summary, render_run_summary(view))
 
-    def write_phase(self, layout: RunLayout, run: RunRow, phase_id: str) -> None:
+    def write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
         """The views one phase's move touches: the phase, its tier, the run summary."""
-        phase = next(p for p in run.phases if p.phase_id == phase_id)
-        tier = next(t for t in run.tiers if t.tier_id == phase.tier_id)
-        write_text_atomic(layout.phase_file(phase.phase_index, phase.phase_id),
-                          render_phase(run.run_id, phase))
-        write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier.tier_id),
-                          render_tier(run, tier))
-        write_text_atomic(layout.run_summary, render_run_summary(run))
+        self._write_phase(layout, view, phase_id)
+        self._write_tier(layout, view, view.phase(phase_id).tier_id)
+        write_text_atomic(layout.run_summary, render_run_summary(view))
+
+    def _write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
+        phase = view.phase(phase_id)
+        write_text_atomic(layout.phase_file(phase.phase_index, phase_id),
+                          render_phase(view, phase_id))
+
+    def _write_tier(self, layout: RunLayout, view: RunView, tier_id: str) -> None:
+        tier = view.tier(tier_id)
+        write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier_id),
+                          render_tier(view, tier_id))

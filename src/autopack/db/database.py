@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from threading import Lock
 from typing import Any
 
 from alembic import command
@@ -69,8 +70,15 @@ class Database:
         self.engine = make_engine(url)
         self.is_sqlite = url.startswith("sqlite")
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        # Reads see one snapshot across their statements (PostgreSQL defaults to a new
+        # snapshot per statement); SQLite's deferred transactions already do.
+        reader = self.engine if self.is_sqlite else self.engine.execution_options(
+            isolation_level="REPEATABLE READ")
         self._writes = sessionmaker(bind=writer, expire_on_commit=False)
-        self._reads = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._reads = sessionmaker(bind=reader, expire_on_commit=False)
+        # SQLite has one writer at a time; queueing threads here is fair and prompt,
+        # where SQLite's busy handler would make them sleep and poll.
+        self._sqlite_writer = Lock()
 
     def migrate(self) -> None:
         """Apply every Alembic migration that is not applied yet."""
@@ -94,8 +102,12 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """One unit of work: everything commits together or nothing does."""
-        with self._writes.begin() as session:
-            yield session
+        if self.is_sqlite:
+            with self._sqlite_writer, self._writes.begin() as session:
+                yield session
+        else:
+            with self._writes.begin() as session:
+                yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:

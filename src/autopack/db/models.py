@@ -18,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -78,13 +78,6 @@ class RunRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    tiers: Mapped[list[TierRow]] = relationship(
-        back_populates="run", order_by="TierRow.tier_index", lazy="raise"
-    )
-    phases: Mapped[list[PhaseRow]] = relationship(
-        back_populates="run", order_by="PhaseRow.phase_index", lazy="raise"
-    )
-
     __table_args__ = (
         Index(None, "created_at"),
         Index(None, "state"),
@@ -112,8 +105,6 @@ class TierRow(Base):
     minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    run: Mapped[RunRow] = relationship(back_populates="tiers", lazy="raise")
 
     __table_args__ = (
         UniqueConstraint("run_id", "tier_id"),
@@ -146,8 +137,6 @@ class PhaseRow(Base):
     max_auditor_attempts: Mapped[int] = mapped_column(Integer)
     incident_token_cap: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-    run: Mapped[RunRow] = relationship(back_populates="phases", lazy="raise")
 
     __table_args__ = (
         UniqueConstraint("run_id", "phase_id"),

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from autopack.db.models import EventRow, PhaseRow, RunRow, TierRow, utcnow
 from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
@@ -36,6 +37,27 @@ class PhaseStatusUpdate:
     minor_issues_count: int | None = None
     major_issues_count: int | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A run as one consistent read: its row, its tiers' rows and its phases' rows.
+
+    Rows are immutable and detached from any session; their columns are attributes
+    (`view.run.state`, `view.phases[0].phase_id`).
+    """
+
+    run: Row[Any]
+    tiers: tuple[Row[Any], ...]
+    phases: tuple[Row[Any], ...]
+
+    def phase(self, phase_id: str) -> Row[Any]:
+        """One phase's row."""
+        return next(p for p in self.phases if p.phase_id == phase_id)
+
+    def tier(self, tier_id: str) -> Row[Any]:
+        """One tier's row."""
+        return next(t for t in self.tiers if t.tier_id == tier_id)
 
 
 @dataclass(frozen=True)
@@ -142,28 +164,36 @@ def _insert_tiers(
     return pks
 
 
-def get_run(session: Session, run_id: str) -> RunRow:
-    """The run with its tiers and phases loaded, or NotFound."""
-    run = session.scalars(
-        select(RunRow).where(RunRow.run_id == run_id)
-        .options(selectinload(RunRow.tiers), selectinload(RunRow.phases))
-    ).one_or_none()
+_RUNS, _TIERS, _PHASES, _EVENTS = (
+    RunRow.__table__, TierRow.__table__, PhaseRow.__table__, EventRow.__table__
+)
+
+
+def get_run(session: Session, run_id: str) -> RunView:
+    """The run with its tiers and phases, or NotFound."""
+    run = session.execute(select(_RUNS).where(_RUNS.c.run_id == run_id)).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
-    return run
+    tiers = session.execute(
+        select(_TIERS).where(_TIERS.c.run_id == run_id).order_by(_TIERS.c.tier_index)
+    ).all()
+    phases = session.execute(
+        select(_PHASES).where(_PHASES.c.run_id == run_id).order_by(_PHASES.c.phase_index)
+    ).all()
+    return RunView(run, tuple(tiers), tuple(phases))
 
 
-def list_runs(session: Session, limit: int = 100) -> Sequence[RunRow]:
+def list_runs(session: Session, limit: int = 100) -> Sequence[Row[Any]]:
     """The newest runs first."""
-    return session.scalars(
-        select(RunRow).order_by(RunRow.created_at.desc(), RunRow.run_id).limit(limit)
+    return session.execute(
+        select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id).limit(limit)
     ).all()
 
 
-def list_events(session: Session, run_id: str) -> Sequence[EventRow]:
+def list_events(session: Session, run_id: str) -> Sequence[Row[Any]]:
     """A run's event log in the order it was written."""
-    return session.scalars(
-        select(EventRow).where(EventRow.run_id == run_id).order_by(EventRow.id)
+    return session.execute(
+        select(_EVENTS).where(_EVENTS.c.run_id == run_id).order_by(_EVENTS.c.id)
     ).all()
 
 

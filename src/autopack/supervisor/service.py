@@ -8,12 +8,14 @@ A refused request therefore writes nothing: no row and no file.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row
 
 from autopack.artefacts.writer import ArtefactWriter
 from autopack.db import runs
 from autopack.db.database import Database
-from autopack.db.models import EventRow, RunRow
-from autopack.db.runs import PhaseStatusResult, PhaseStatusUpdate
+from autopack.db.runs import PhaseStatusResult, PhaseStatusUpdate, RunView
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 
@@ -34,23 +36,23 @@ class Supervisor:
         """Release database connections."""
         self.db.dispose()
 
-    def create_run(self, spec: RunSpec, actor: str) -> RunRow:
+    def create_run(self, spec: RunSpec, actor: str) -> RunView:
         """Create a run with its tiers and phases, queued; write its folder."""
         with self.db.write() as session:
             runs.create_run(session, spec, self.settings.budgets, actor)
         return self.regenerate(spec.run.run_id)
 
-    def get_run(self, run_id: str) -> RunRow:
+    def get_run(self, run_id: str) -> RunView:
         """A run with its tiers and phases."""
         with self.db.read() as session:
             return runs.get_run(session, run_id)
 
-    def list_runs(self, limit: int = 100) -> Sequence[RunRow]:
+    def list_runs(self, limit: int = 100) -> Sequence[Row[Any]]:
         """The newest runs first."""
         with self.db.read() as session:
             return runs.list_runs(session, limit)
 
-    def events(self, run_id: str) -> Sequence[EventRow]:
+    def events(self, run_id: str) -> Sequence[Row[Any]]:
         """A run's event log."""
         with self.db.read() as session:
             runs.get_run(session, run_id)
@@ -58,15 +60,19 @@ class Supervisor:
 
     def update_phase_status(
         self, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
-    ) -> PhaseStatusResult:
-        """Move a phase; roll its tier and run; rewrite the views it touched."""
+    ) -> tuple[PhaseStatusResult, RunView]:
+        """Move a phase; roll its tier and run; rewrite the views it touched.
+
+        Returns what changed and the run as read after the change.
+        """
         with self.db.write() as session:
             result = runs.update_phase_status(session, run_id, phase_id, change, actor)
         with self.artefacts.locked(run_id) as layout:
-            self.artefacts.write_phase(layout, self.get_run(run_id), phase_id)
-        return result
+            run = self.get_run(run_id)
+            self.artefacts.write_phase(layout, run, phase_id)
+        return result, run
 
-    def regenerate(self, run_id: str) -> RunRow:
+    def regenerate(self, run_id: str) -> RunView:
         """Rewrite every view of a run from the database."""
         with self.artefacts.locked(run_id) as layout:
             run = self.get_run(run_id)

@@ -32,7 +32,7 @@ def _json(model: RunOut | UpdateStatusResponse, code: int = 200) -> Response:
 def start_run(spec: RunSpec, supervisor: SupervisorDep) -> Response:
     """Create a run with its tiers and phases; phases start QUEUED, the run PHASE_QUEUEING."""
     run = supervisor.create_run(spec, ACTOR)
-    return _json(RunOut.model_validate(run), status.HTTP_201_CREATED)
+    return _json(RunOut.of(run), status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[RunBrief])
@@ -46,7 +46,7 @@ def list_runs(
 @router.get("/{run_id}", response_model=RunOut, responses={404: {"description": "unknown run"}})
 def get_run(run_id: RunId, supervisor: SupervisorDep) -> Response:
     """A run with its tiers and phases."""
-    return _json(RunOut.model_validate(supervisor.get_run(run_id)))
+    return _json(RunOut.of(supervisor.get_run(run_id)))
 
 
 @router.get("/{run_id}/events", response_model=list[EventOut])
@@ -69,16 +69,14 @@ def update_status(
     The phase's tier and run roll forward with it; a run ends when every phase is
     terminal.
     """
-    result = supervisor.update_phase_status(
+    result, run = supervisor.update_phase_status(
         run_id, phase_id,
         PhaseStatusUpdate(body.state, body.builder_attempts, body.tokens_used,
                           body.minor_issues_count, body.major_issues_count, body.reason),
         ACTOR,
     )
-    run = supervisor.get_run(run_id)
-    phase = next(p for p in run.phases if p.phase_id == phase_id)
     return _json(UpdateStatusResponse(
         run_id=run_id, phase_id=phase_id, tier_id=result.tier_id, state=result.phase_state,
         tier_state=result.tier_state, run_state=result.run_state,
-        transitioned=result.transitioned, phase=PhaseOut.model_validate(phase),
+        transitioned=result.transitioned, phase=PhaseOut.model_validate(run.phase(phase_id)),
     ))

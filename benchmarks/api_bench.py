@@ -1,0 +1,189 @@
+"""API throughput and latency against one real server, as ratios to GET /health.
+
+Starts `autopack serve` (one uvicorn process) on a fresh database, drives it from an
+asyncio client at a fixed concurrency, and prints requests/s, p50 and p99 for
+GET /health, POST /runs/start (3 tiers, 25 phases), GET /runs/{id} and update_status,
+each also as a ratio to /health. Then it grows the database to --grow-phases phases and
+measures GET /runs/{id} again, reporting the change in p50.
+
+    python benchmarks/api_bench.py --db sqlite --db postgres
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+PG_ADMIN = os.environ.get("AUTOPACK_TEST_DATABASE_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+WALK = ("EXECUTING", "GATE", "CI_RUNNING", "COMPLETE")
+
+
+def run_body(run_id: str) -> dict[str, object]:
+    """A run of 3 tiers and 25 phases."""
+    tiers = [{"tier_id": f"T{i}", "tier_index": i, "name": f"Tier {i}"} for i in range(3)]
+    phases = [{"phase_id": f"P{i:02d}", "phase_index": i, "tier_id": f"T{i * 3 // 25}",
+               "name": f"Phase {i}", "description": "Implement part of the feature. " * 4}
+              for i in range(25)]
+    return {"run": {"run_id": run_id}, "tiers": tiers, "phases": phases}
+
+
+class Bench:
+    """One server on one database."""
+
+    def __init__(self, database_url: str, workdir: Path) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        env = {**os.environ, "AUTOPACK_DATABASE_URL": database_url,
+               "AUTOPACK_RUNS_DIR": str(workdir / "runs")}
+        autopack = Path(sys.executable).with_name("autopack")
+        self.log = open(workdir / "server.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen([str(autopack), "serve", "--port", str(self.port)],
+                                     env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+
+async def measure(base: str, concurrency: int, jobs: list[Callable[[httpx.AsyncClient],
+                  Awaitable[httpx.Response]]]) -> tuple[float, float, float]:
+    """Run `jobs` with `concurrency` workers; return (requests/s, p50 ms, p99 ms)."""
+    latencies: list[float] = []
+    queue = list(reversed(jobs))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while queue:
+            job = queue.pop()
+            start = time.perf_counter()
+            response = await job(client)
+            latencies.append(time.perf_counter() - start)
+            if response.status_code >= 300:
+                raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000
+
+
+def start_jobs(ids: list[str]) -> list:
+    return [lambda c, i=i: c.post("/runs/start", json=run_body(i)) for i in ids]
+
+
+def update_jobs(ids: list[str], per_run: int) -> list:
+    """Legal moves only: runs interleaved so concurrent workers touch different runs."""
+    moves = [(f"P{i // 4:02d}", WALK[i % 4]) for i in range(per_run)]
+    jobs = []
+    for phase, state in moves:
+        for run_id in ids:
+            jobs.append(lambda c, r=run_id, p=phase, s=state: c.post(
+                f"/runs/{r}/phases/{p}/update_status", json={"state": s, "tokens_used": 10}))
+    return jobs
+
+
+def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="autopack-bench-"))
+    bench = Bench(database_url, workdir)
+    try:
+        c, n = args.concurrency, args.requests
+        results: dict[str, tuple[float, float, float]] = {}
+        health = [lambda cl: cl.get("/health")] * n
+        asyncio.run(measure(bench.base, c, health[: n // 5]))  # warm-up
+        results["GET /health"] = asyncio.run(measure(bench.base, c, health))
+        ids = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(max(n // 4, c))]
+        results["POST /runs/start (25 phases)"] = asyncio.run(
+            measure(bench.base, c, start_jobs(ids)))
+        gets = [lambda cl, i=ids[k % len(ids)]: cl.get(f"/runs/{i}") for k in range(n)]
+        results["GET /runs/{id}"] = asyncio.run(measure(bench.base, c, gets))
+        per_run = max(1, min(100, n // len(ids)))
+        results["POST update_status"] = asyncio.run(
+            measure(bench.base, c, update_jobs(ids, per_run)))
+        floor = results["GET /health"][0]
+        print(f"\n== {label}: concurrency {c}, {n} requests per endpoint")
+        print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/health':>8}")
+        for name, (rps, p50, p99) in results.items():
+            print(f"{name:32} {rps:8.0f} {p50:8.2f} {p99:8.2f} {rps / floor:8.2f}")
+        if args.grow_phases:
+            grow(bench, ids[:50], args, len(ids) * 25)
+    finally:
+        bench.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def grow(bench: Bench, sample: list[str], args: argparse.Namespace, have: int) -> None:
+    """GET /runs/{id} p50 before and after growing the database to --grow-phases phases."""
+    c = args.concurrency
+    gets = [lambda cl, i=sample[k % len(sample)]: cl.get(f"/runs/{i}") for k in range(2000)]
+    before = asyncio.run(measure(bench.base, c, gets))
+    more = max(0, args.grow_phases - have) // 25
+    ids = [f"grow-{uuid.uuid4().hex[:12]}" for _ in range(more)]
+    asyncio.run(measure(bench.base, c, start_jobs(ids)))
+    after = asyncio.run(measure(bench.base, c, gets))
+    change = (after[1] - before[1]) / before[1] * 100
+    print(f"GET /runs/{{id}} p50 at {have} phases: {before[1]:.2f} ms; at "
+          f"{have + more * 25} phases: {after[1]:.2f} ms ({change:+.1f}%); "
+          f"req/s {before[0]:.0f} -> {after[0]:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", action="append", choices=["sqlite", "postgres"])
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--grow-phases", type=int, default=50_000,
+                        help="grow the database to this many phases (0: skip)")
+    args = parser.parse_args()
+    for db in args.db or ["sqlite", "postgres"]:
+        if db == "sqlite":
+            folder = tempfile.mkdtemp(prefix="autopack-bench-db-")
+            run_suite("SQLite", f"sqlite:///{folder}/bench.db", args)
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        name = f"autopack_bench_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+            run_suite("PostgreSQL", url, args)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
