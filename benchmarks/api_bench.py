@@ -22,7 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,15 +47,16 @@ def run_body(run_id: str) -> dict[str, object]:
 class Bench:
     """One server on one database."""
 
-    def __init__(self, database_url: str, workdir: Path) -> None:
+    def __init__(self, database_url: str, workdir: Path, cache_size: int = 512) -> None:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         sock.close()
         env = {**os.environ, "AUTOPACK_DATABASE_URL": database_url,
-               "AUTOPACK_RUNS_DIR": str(workdir / "runs")}
+               "AUTOPACK_RUNS_DIR": str(workdir / "runs"),
+               "AUTOPACK_RUN_CACHE_SIZE": str(cache_size)}
         autopack = Path(sys.executable).with_name("autopack")
-        self.log = open(workdir / "server.log", "w")  # noqa: SIM115
+        self.log = open(workdir / f"server-{self.port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen([str(autopack), "serve", "--port", str(self.port)],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -127,6 +129,11 @@ def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
             measure(bench.base, c, start_jobs(ids)))
         gets = [lambda cl, i=ids[k % len(ids)]: cl.get(f"/runs/{i}") for k in range(n)]
         results["GET /runs/{id}"] = asyncio.run(measure(bench.base, c, gets))
+        uncached = Bench(database_url, workdir, cache_size=0)
+        try:
+            results["GET /runs/{id} (no cache)"] = asyncio.run(measure(uncached.base, c, gets))
+        finally:
+            uncached.stop()
         per_run = max(1, min(100, n // len(ids)))
         results["POST update_status"] = asyncio.run(
             measure(bench.base, c, update_jobs(ids, per_run)))
@@ -135,26 +142,56 @@ def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
         print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/health':>8}")
         for name, (rps, p50, p99) in results.items():
             print(f"{name:32} {rps:8.0f} {p50:8.2f} {p99:8.2f} {rps / floor:8.2f}")
-        if args.grow_phases:
-            grow(bench, ids[:50], args, len(ids) * 25)
     finally:
         bench.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def grow(bench: Bench, sample: list[str], args: argparse.Namespace, have: int) -> None:
-    """GET /runs/{id} p50 before and after growing the database to --grow-phases phases."""
-    c = args.concurrency
-    gets = [lambda cl, i=sample[k % len(sample)]: cl.get(f"/runs/{i}") for k in range(2000)]
-    before = asyncio.run(measure(bench.base, c, gets))
-    more = max(0, args.grow_phases - have) // 25
-    ids = [f"grow-{uuid.uuid4().hex[:12]}" for _ in range(more)]
-    asyncio.run(measure(bench.base, c, start_jobs(ids)))
-    after = asyncio.run(measure(bench.base, c, gets))
-    change = (after[1] - before[1]) / before[1] * 100
-    print(f"GET /runs/{{id}} p50 at {have} phases: {before[1]:.2f} ms; at "
-          f"{have + more * 25} phases: {after[1]:.2f} ms ({change:+.1f}%); "
-          f"req/s {before[0]:.0f} -> {after[0]:.0f}")
+def grow_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
+    """Uncached GET /runs/{id} on a new database of 20 runs, then grown to --grow-phases."""
+    workdir = Path(tempfile.mkdtemp(prefix="autopack-bench-"))
+    bench = Bench(database_url, workdir, cache_size=0)
+    try:
+        c = args.concurrency
+        sample = [f"sample-{k}" for k in range(20)]
+        asyncio.run(measure(bench.base, c, start_jobs(sample)))
+        gets = [lambda cl, i=sample[k % len(sample)]: cl.get(f"/runs/{i}")
+                for k in range(args.requests)]
+        asyncio.run(measure(bench.base, c, gets[: len(gets) // 5]))  # warm-up
+        before = asyncio.run(measure(bench.base, c, gets))
+        more = max(0, args.grow_phases // 25 - len(sample))
+        asyncio.run(measure(bench.base, c,
+                            start_jobs([f"grow-{uuid.uuid4().hex[:12]}" for _ in range(more)])))
+        after = asyncio.run(measure(bench.base, c, gets))
+        change = (after[1] - before[1]) / before[1] * 100
+        print(f"{label}: GET /runs/{{id}} (no cache) p50 at {len(sample) * 25} phases "
+              f"{before[1]:.2f} ms, at {(len(sample) + more) * 25} phases {after[1]:.2f} ms "
+              f"({change:+.1f}%); req/s {before[0]:.0f} -> {after[0]:.0f}")
+    finally:
+        bench.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def fresh_database(kind: str) -> Iterator[str]:
+    """The URL of a new, empty database of `kind`, removed afterwards."""
+    if kind == "sqlite":
+        folder = tempfile.mkdtemp(prefix="autopack-bench-db-")
+        try:
+            yield f"sqlite:///{folder}/bench.db"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    name = f"autopack_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def main() -> None:
@@ -167,22 +204,12 @@ def main() -> None:
                         help="grow the database to this many phases (0: skip)")
     args = parser.parse_args()
     for db in args.db or ["sqlite", "postgres"]:
-        if db == "sqlite":
-            folder = tempfile.mkdtemp(prefix="autopack-bench-db-")
-            run_suite("SQLite", f"sqlite:///{folder}/bench.db", args)
-            shutil.rmtree(folder, ignore_errors=True)
-            continue
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"autopack_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            url = make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
-            run_suite("PostgreSQL", url, args)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[db]
+        with fresh_database(db) as url:
+            run_suite(label, url, args)
+        if args.grow_phases:
+            with fresh_database(db) as url:
+                grow_suite(label, url, args)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     runs_dir: Path = Path(".autonomous_runs")
     max_body_bytes: int = Field(1024 * 1024, gt=0)
+    run_cache_size: int = Field(512, ge=0)
     budgets: BudgetDefaults = BudgetDefaults()
 
     @field_validator("database_url")

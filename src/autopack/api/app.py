@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from autopack import __version__
 from autopack.api.limits import BodySizeLimit
 from autopack.api.routers import health, runs
+from autopack.api.run_cache import RunBodyCache
 from autopack.db.database import DatabaseUnavailable
 from autopack.domain.errors import (
     AutopackError,
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         supervisor.start()
         app.state.supervisor = supervisor
+        app.state.run_cache = RunBodyCache(settings.run_cache_size)
         yield
         supervisor.close()
 

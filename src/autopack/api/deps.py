@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
+from autopack.api.run_cache import RunBodyCache
 from autopack.domain.ids import ID_PATTERN
 from autopack.supervisor.service import Supervisor
 
@@ -16,6 +17,13 @@ async def get_supervisor(request: Request) -> Supervisor:
     return supervisor
 
 
+async def get_run_cache(request: Request) -> RunBodyCache:
+    """The app's cache of serialized runs."""
+    cache: RunBodyCache = request.app.state.run_cache
+    return cache
+
+
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
+RunCacheDep = Annotated[RunBodyCache, Depends(get_run_cache)]
 RunId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 PhaseId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]

@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -23,7 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
 ID = String(128)
@@ -77,6 +78,8 @@ class RunRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Bumped by every change to the run, its tiers or its phases (an ETag for reads).
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (
         Index(None, "created_at"),
@@ -119,7 +122,6 @@ class PhaseRow(Base):
 
     id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
-    tier_pk: Mapped[int] = mapped_column(ForeignKey("tiers.id", ondelete="CASCADE"), index=True)
     tier_id: Mapped[str] = mapped_column(ID)
     phase_id: Mapped[str] = mapped_column(ID)
     phase_index: Mapped[int] = mapped_column(Integer)
@@ -141,6 +143,10 @@ class PhaseRow(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "phase_id"),
         UniqueConstraint("run_id", "phase_index"),
+        ForeignKeyConstraint(
+            ["run_id", "tier_id"], ["tiers.run_id", "tiers.tier_id"], ondelete="CASCADE"
+        ),
+        Index(None, "run_id", "tier_id"),
     )
 
 

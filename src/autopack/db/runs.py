@@ -16,7 +16,7 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from autopack.db.models import EventRow, PhaseRow, RunRow, TierRow, utcnow
+from autopack.db.models import Base, PhaseRow, RunRow, TierRow, utcnow
 from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from autopack.domain.rollup import check_one_active_phase, run_steps_for, tier_state_for
@@ -24,6 +24,9 @@ from autopack.domain.states import PhaseState, RunState, TierState
 from autopack.domain.transitions import transition
 from autopack.plan.spec import RunSpec
 
+_RUNS, _TIERS, _PHASES, _EVENTS = (
+    Base.metadata.tables[t] for t in ("runs", "tiers", "phases", "events")
+)
 CREATION_STEPS = (RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING)
 
 
@@ -93,29 +96,27 @@ def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: 
             "phases", f"{len(spec.phases)} phases exceed max_phases={caps.max_phases}; "
             "split the plan into several runs by tier"
         )
-    if session.get(RunRow, fields.run_id) is not None:
+    if session.execute(select(_RUNS.c.run_id).where(_RUNS.c.run_id == fields.run_id)).first():
         raise Conflict(f"run {fields.run_id!r} already exists")
     now = utcnow()
-    session.add(RunRow(
-        run_id=fields.run_id, state=RunState.PHASE_QUEUEING.value,
-        safety_profile=fields.safety_profile.value, run_scope=fields.run_scope.value,
-        token_cap=caps.token_cap, max_phases=caps.max_phases,
-        max_duration_minutes=caps.max_duration_minutes,
-        max_minor_issues_total=caps.max_minor_issues_total,
-        tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
-        created_at=now, updated_at=now,
-    ))
     try:
-        session.flush()
+        session.execute(insert(_RUNS).values(
+            run_id=fields.run_id, state=RunState.PHASE_QUEUEING.value,
+            safety_profile=fields.safety_profile.value, run_scope=fields.run_scope.value,
+            token_cap=caps.token_cap, max_phases=caps.max_phases,
+            max_duration_minutes=caps.max_duration_minutes,
+            max_minor_issues_total=caps.max_minor_issues_total,
+            tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
+            created_at=now, updated_at=now, version=1,
+        ))
     except IntegrityError as exc:
         raise Conflict(f"run {fields.run_id!r} already exists") from exc
+    session.execute(insert(_TIERS), _tier_rows(spec, budgets, now))
     phase_caps = budgets.phase
-    tier_pks = _insert_tiers(session, spec, budgets, now)
-    session.execute(insert(PhaseRow), [
+    session.execute(insert(_PHASES), [
         {
-            "run_id": fields.run_id, "tier_pk": tier_pks[p.tier_id], "tier_id": p.tier_id,
-            "phase_id": p.phase_id, "phase_index": p.phase_index, "name": p.name,
-            "description": p.description,
+            "run_id": fields.run_id, "tier_id": p.tier_id, "phase_id": p.phase_id,
+            "phase_index": p.phase_index, "name": p.name, "description": p.description,
             "task_category": p.task_category.value if p.task_category else None,
             "complexity": p.complexity.value if p.complexity else None,
             "builder_mode": p.builder_mode.value if p.builder_mode else None,
@@ -136,37 +137,28 @@ def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: 
                       now) for t in spec.tiers]
     events += [_event(fields.run_id, "phase", p.phase_id, None, PhaseState.QUEUED.value, actor,
                       now) for p in spec.phases]
-    session.execute(insert(EventRow), events)
+    session.execute(insert(_EVENTS), events)
 
 
-def _insert_tiers(
-    session: Session, spec: RunSpec, budgets: BudgetDefaults, now: datetime
-) -> dict[str, int]:
+def _tier_rows(spec: RunSpec, budgets: BudgetDefaults, now: datetime) -> list[dict[str, Any]]:
     phase_counts: dict[str, int] = {}
     for phase in spec.phases:
         phase_counts[phase.tier_id] = phase_counts.get(phase.tier_id, 0) + 1
-    pks: dict[str, int] = {}
+    rows = []
     for tier in spec.tiers:
         caps = tier_caps(budgets, [budgets.phase.incident_token_cap] *
                          phase_counts.get(tier.tier_id, 0), spec.run.safety_profile)
-        row = TierRow(
-            run_id=spec.run.run_id, tier_id=tier.tier_id, tier_index=tier.tier_index,
-            name=tier.name, description=tier.description, state=TierState.PENDING.value,
-            token_cap=caps.token_cap, ci_run_cap=caps.ci_run_cap,
-            max_minor_issues_tolerated=caps.max_minor_issues_tolerated,
-            max_major_issues_tolerated=caps.max_major_issues_tolerated,
-            tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        pks[tier.tier_id] = row.id
-    return pks
-
-
-_RUNS, _TIERS, _PHASES, _EVENTS = (
-    RunRow.__table__, TierRow.__table__, PhaseRow.__table__, EventRow.__table__
-)
+        rows.append({
+            "run_id": spec.run.run_id, "tier_id": tier.tier_id, "tier_index": tier.tier_index,
+            "name": tier.name, "description": tier.description,
+            "state": TierState.PENDING.value, "token_cap": caps.token_cap,
+            "ci_run_cap": caps.ci_run_cap,
+            "max_minor_issues_tolerated": caps.max_minor_issues_tolerated,
+            "max_major_issues_tolerated": caps.max_major_issues_tolerated,
+            "tokens_used": 0, "ci_runs_used": 0, "minor_issues_count": 0,
+            "major_issues_count": 0, "updated_at": now,
+        })
+    return rows
 
 
 def get_run(session: Session, run_id: str) -> RunView:
@@ -181,6 +173,16 @@ def get_run(session: Session, run_id: str) -> RunView:
         select(_PHASES).where(_PHASES.c.run_id == run_id).order_by(_PHASES.c.phase_index)
     ).all()
     return RunView(run, tuple(tiers), tuple(phases))
+
+
+def run_version(session: Session, run_id: str) -> int:
+    """The run's version, bumped by every change to it; NotFound when there is no run."""
+    version = session.execute(
+        select(_RUNS.c.version).where(_RUNS.c.run_id == run_id)
+    ).scalar_one_or_none()
+    if version is None:
+        raise NotFound("run", run_id)
+    return int(version)
 
 
 def list_runs(session: Session, limit: int = 100) -> Sequence[Row[Any]]:
@@ -211,7 +213,7 @@ def update_phase_status(
         raise IllegalTransition("run", run_id, run_state.value,
                                 f"(phase {phase_id} -> {change.state.value})", ())
     phases = session.execute(
-        select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_pk, PhaseRow.tier_id,
+        select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_id,
                PhaseRow.state, PhaseRow.tokens_used, PhaseRow.minor_issues_count,
                PhaseRow.major_issues_count)
         .where(PhaseRow.run_id == run_id)
@@ -240,8 +242,8 @@ def update_phase_status(
     if moving:
         events.append(_event(run_id, "phase", phase_id, current.value, change.state.value,
                              actor, now, change.reason))
-    tier_state = _roll_tier(session, run_id, phase.tier_pk, phase.tier_id,
-                            [states[p.phase_id] for p in phases if p.tier_pk == phase.tier_pk],
+    tier_state = _roll_tier(session, run_id, phase.tier_id,
+                            [states[p.phase_id] for p in phases if p.tier_id == phase.tier_id],
                             deltas, actor, now, events)
     steps: list[RunState] = []
     if moving:
@@ -256,7 +258,7 @@ def update_phase_status(
         new_run_state = step
     _update_run(session, run_id, run_state, new_run_state, deltas, now)
     if events:
-        session.execute(insert(EventRow), events)
+        session.execute(insert(_EVENTS), events)
     return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
                              new_run_state, moving)
 
@@ -283,10 +285,11 @@ def _guarded_phase_update(
 
 
 def _roll_tier(
-    session: Session, run_id: str, tier_pk: int, tier_id: str, phase_states: list[PhaseState],
+    session: Session, run_id: str, tier_id: str, phase_states: list[PhaseState],
     deltas: dict[str, int], actor: str, now: datetime, events: list[dict[str, object]],
 ) -> TierState:
-    row = session.execute(select(TierRow.state).where(TierRow.id == tier_pk)).one()
+    mine = (TierRow.run_id == run_id, TierRow.tier_id == tier_id)
+    row = session.execute(select(TierRow.state).where(*mine)).one()
     current = TierState(row.state)
     target = tier_state_for(phase_states)
     values: dict[str, object] = {k: getattr(TierRow, k) + v for k, v in deltas.items() if v}
@@ -297,7 +300,7 @@ def _roll_tier(
     if values:
         values["updated_at"] = now
         result = session.execute(
-            update(TierRow).where(TierRow.id == tier_pk, TierRow.state == current.value)
+            update(TierRow).where(*mine, TierRow.state == current.value)
             .values(**values).execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -311,6 +314,7 @@ def _update_run(
 ) -> None:
     values: dict[str, object] = {k: getattr(RunRow, k) + v for k, v in deltas.items() if v}
     values["updated_at"] = now
+    values["version"] = RunRow.version + 1
     if target is not current:
         values["state"] = target.value
         if target.is_terminal:

@@ -47,6 +47,11 @@ class Supervisor:
         with self.db.read() as session:
             return runs.get_run(session, run_id)
 
+    def run_version(self, run_id: str) -> int:
+        """The run's version: it changes whenever the run, a tier or a phase does."""
+        with self.db.read() as session:
+            return runs.run_version(session, run_id)
+
     def list_runs(self, limit: int = 100) -> Sequence[Row[Any]]:
         """The newest runs first."""
         with self.db.read() as session:

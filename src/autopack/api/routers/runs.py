@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 
-from autopack.api.deps import PhaseId, RunId, SupervisorDep
+from autopack.api.deps import PhaseId, RunCacheDep, RunId, SupervisorDep
+from autopack.api.run_cache import RunBodyCache
 from autopack.api.schemas import (
     EventOut,
     PhaseOut,
@@ -15,24 +16,35 @@ from autopack.api.schemas import (
     UpdateStatusRequest,
     UpdateStatusResponse,
 )
-from autopack.db.runs import PhaseStatusUpdate
+from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.plan.spec import RunSpec
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 ACTOR = "api"
 
 
-def _json(model: RunOut | UpdateStatusResponse, code: int = 200) -> Response:
-    return Response(model.model_dump_json(), status_code=code, media_type="application/json")
+def _json(model: UpdateStatusResponse) -> Response:
+    return Response(model.model_dump_json(), media_type="application/json")
+
+
+def _run_response(body: bytes, version: int, code: int = 200) -> Response:
+    return Response(body, status_code=code, media_type="application/json",
+                    headers={"ETag": f'"{version}"'})
+
+
+def _serialize(view: RunView, cache: RunBodyCache) -> bytes:
+    body = RunOut.of(view).model_dump_json().encode()
+    cache.put(view.run.run_id, view.run.version, body)
+    return body
 
 
 @router.post("/start", response_model=RunOut, status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "run_id already exists"},
                         413: {"description": "body too large"}})
-def start_run(spec: RunSpec, supervisor: SupervisorDep) -> Response:
+def start_run(spec: RunSpec, supervisor: SupervisorDep, cache: RunCacheDep) -> Response:
     """Create a run with its tiers and phases; phases start QUEUED, the run PHASE_QUEUEING."""
-    run = supervisor.create_run(spec, ACTOR)
-    return _json(RunOut.of(run), status.HTTP_201_CREATED)
+    view = supervisor.create_run(spec, ACTOR)
+    return _run_response(_serialize(view, cache), view.run.version, status.HTTP_201_CREATED)
 
 
 @router.get("", response_model=list[RunBrief])
@@ -43,10 +55,23 @@ def list_runs(
     return [RunBrief.model_validate(r) for r in supervisor.list_runs(limit)]
 
 
-@router.get("/{run_id}", response_model=RunOut, responses={404: {"description": "unknown run"}})
-def get_run(run_id: RunId, supervisor: SupervisorDep) -> Response:
-    """A run with its tiers and phases."""
-    return _json(RunOut.of(supervisor.get_run(run_id)))
+@router.get("/{run_id}", response_model=RunOut,
+            responses={304: {"description": "unchanged since the ETag in If-None-Match"},
+                       404: {"description": "unknown run"}})
+def get_run(
+    run_id: RunId, supervisor: SupervisorDep, cache: RunCacheDep,
+    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """A run with its tiers and phases. The ETag is the run's version."""
+    version = supervisor.run_version(run_id)
+    if if_none_match == f'"{version}"':
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED,
+                        headers={"ETag": f'"{version}"'})
+    body = cache.get(run_id, version)
+    if body is None:
+        view = supervisor.get_run(run_id)
+        version, body = view.run.version, _serialize(view, cache)
+    return _run_response(body, version)
 
 
 @router.get("/{run_id}/events", response_model=list[EventOut])

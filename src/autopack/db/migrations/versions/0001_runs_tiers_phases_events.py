@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_runs")),
     )
     with op.batch_alter_table("runs", schema=None) as batch_op:
@@ -95,7 +96,6 @@ def upgrade() -> None:
         "phases",
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
         sa.Column("run_id", sa.String(length=128), nullable=False),
-        sa.Column("tier_pk", BIG_ID, nullable=False),
         sa.Column("tier_id", sa.String(length=128), nullable=False),
         sa.Column("phase_id", sa.String(length=128), nullable=False),
         sa.Column("phase_index", sa.Integer(), nullable=False),
@@ -114,22 +114,27 @@ def upgrade() -> None:
         sa.Column("incident_token_cap", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.run_id"], name=op.f("fk_phases_run_id_runs"), ondelete="CASCADE"
+            ["run_id", "tier_id"],
+            ["tiers.run_id", "tiers.tier_id"],
+            name=op.f("fk_phases_run_id_tier_id_tiers"),
+            ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["tier_pk"], ["tiers.id"], name=op.f("fk_phases_tier_pk_tiers"), ondelete="CASCADE"
+            ["run_id"], ["runs.run_id"], name=op.f("fk_phases_run_id_runs"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_phases")),
         sa.UniqueConstraint("run_id", "phase_id", name=op.f("uq_phases_run_id_phase_id")),
         sa.UniqueConstraint("run_id", "phase_index", name=op.f("uq_phases_run_id_phase_index")),
     )
     with op.batch_alter_table("phases", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_phases_tier_pk"), ["tier_pk"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_phases_run_id_tier_id"), ["run_id", "tier_id"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("phases", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_phases_tier_pk"))
+        batch_op.drop_index(batch_op.f("ix_phases_run_id_tier_id"))
 
     op.drop_table("phases")
     op.drop_table("tiers")
