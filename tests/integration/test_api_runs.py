@@ -290,3 +290,23 @@ def test_files_are_regenerable_from_the_database(server: LiveServer) -> None:
     finally:
         supervisor.close()
     assert tree(layout.root) == written
+
+
+def test_etag_follows_every_change_and_304_only_while_unchanged(server: LiveServer) -> None:
+    with server.client() as http:
+        created = http.post("/runs/start", json=run_body("run-1"))
+        etag = created.headers["etag"]
+        first = http.get("/runs/run-1")
+        assert first.headers["etag"] == etag
+        assert http.get("/runs/run-1", headers={"If-None-Match": etag}).status_code == 304
+        http.post("/runs/run-1/phases/P1/update_status",
+                  json={"state": "EXECUTING", "tokens_used": 5}).raise_for_status()
+        after = http.get("/runs/run-1", headers={"If-None-Match": etag})
+        assert after.status_code == 200 and after.headers["etag"] != etag
+        assert after.json()["phases"][0]["state"] == "EXECUTING"
+        assert after.json()["tokens_used"] == 5
+        # A counters-only report changes the run too.
+        http.post("/runs/run-1/phases/P1/update_status",
+                  json={"state": "EXECUTING", "tokens_used": 9}).raise_for_status()
+        latest = http.get("/runs/run-1", headers={"If-None-Match": after.headers["etag"]})
+        assert latest.status_code == 200 and latest.json()["tokens_used"] == 9
