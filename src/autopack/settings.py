@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autopack.domain.budgets import BudgetDefaults
+from autopack.issues.rules import AgingPolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.autopack/autopack.db"
 
@@ -15,8 +16,9 @@ DEFAULT_DATABASE_URL = "sqlite:///.autopack/autopack.db"
 class Settings(BaseSettings):
     """Where Autopack keeps its state and how much input it accepts.
 
-    Nested budget defaults are set with a double underscore, e.g.
-    AUTOPACK_BUDGETS__RUN__TOKEN_CAP=2000000.
+    Nested values are set with a double underscore, e.g.
+    AUTOPACK_BUDGETS__RUN__TOKEN_CAP=2000000 or
+    AUTOPACK_AGING__MINOR_ISSUE_AGING_RUNS_THRESHOLD=5.
     """
 
     model_config = SettingsConfigDict(
@@ -28,6 +30,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     run_cache_size: int = Field(512, ge=0)
     budgets: BudgetDefaults = BudgetDefaults()
+    aging: AgingPolicy = AgingPolicy()
 
     @field_validator("database_url")
     @classmethod

@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
-from autopack.db.database import Database
+from autopack.db.database import MIGRATIONS, Database
 from autopack.db.models import Base
+
+
+def _config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def _head() -> str | None:
+    return ScriptDirectory.from_config(_config("")).get_current_head()
+
+
+def test_upgrade_keeps_runs_made_before_projects_and_downgrades(db_url: str) -> None:
+    database = Database(db_url)  # creates the SQLite folder
+    command.upgrade(_config(db_url), "0001")
+    try:
+        with database.engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO runs (run_id, state, safety_profile, run_scope, token_cap, "
+                "max_phases, max_duration_minutes, max_minor_issues_total, tokens_used, "
+                "ci_runs_used, minor_issues_count, major_issues_count, created_at, updated_at, "
+                "version) VALUES ('old', 'DONE_SUCCESS', 'normal', 'multi_tier', 1, 1, 1, 1, "
+                "0, 0, 0, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00', 1)"))
+        database.migrate()
+        with database.engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT project_id, project_run_seq, debt_status FROM runs")).one()
+        assert tuple(row) == ("default", 1, "clean")
+        command.downgrade(_config(db_url), "base")
+        with database.engine.connect() as conn:
+            assert inspect(conn).get_table_names() == ["alembic_version"]
+    finally:
+        database.dispose()
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -28,7 +65,7 @@ def test_migrating_twice_changes_nothing(sqlite_url: str) -> None:
         database.migrate()
         database.migrate()
         with database.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0001"
+            assert MigrationContext.configure(conn).get_current_revision() == _head()
     finally:
         database.dispose()
 

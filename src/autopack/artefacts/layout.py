@@ -46,6 +46,15 @@ class RunLayout:
     def lock_file(self) -> Path:
         return self.root / ".lock"
 
+    def phase_issues_file(self, phase_index: int, phase_id: str) -> Path:
+        """`issues/phase_{idx:02d}_{phase_id}_issues.json`."""
+        check_id(phase_id)
+        return self.issues_dir / f"phase_{phase_index:02d}_{phase_id}_issues.json"
+
+    @property
+    def run_issue_index(self) -> Path:
+        return self.issues_dir / "run_issue_index.json"
+
     def tier_file(self, tier_index: int, name: str, tier_id: str) -> Path:
         """`tiers/tier_{idx:02d}_{slug(name)}.md`."""
         return self.tiers_dir / f"tier_{tier_index:02d}_{slug(name, slug(tier_id, 'tier'))}.md"
@@ -54,3 +63,15 @@ class RunLayout:
         """`phases/phase_{idx:02d}_{phase_id}.md`."""
         check_id(phase_id)
         return self.phases_dir / f"phase_{phase_index:02d}_{phase_id}.md"
+
+
+def backlog_file(runs_dir: Path, project_id: str) -> Path:
+    """The project's `project_issue_backlog.json` in the runs folder.
+
+    The default project's file has the SPEC's plain name; other projects sharing the runs
+    folder get `project_issue_backlog.{project_id}.json`.
+    """
+    check_id(project_id)
+    name = ("project_issue_backlog.json" if project_id == "default"
+            else f"project_issue_backlog.{project_id}.json")
+    return runs_dir.resolve() / name

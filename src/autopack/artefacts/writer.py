@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from autopack.artefacts.atomic import write_text_atomic
-from autopack.artefacts.layout import RunLayout
+from autopack.artefacts.layout import RunLayout, backlog_file
 from autopack.db.runs import RunView
+from autopack.issues.documents import (
+    backlog_document,
+    phase_issue_document,
+    run_index_document,
+)
 
 
 def _cell(text: str) -> str:
@@ -68,12 +75,34 @@ class ArtefactWriter:
         """
         layout = self.layout(run_id)
         layout.root.mkdir(parents=True, exist_ok=True)
-        with open(layout.lock_file, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield layout
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _flock(layout.lock_file):
+            yield layout
+
+    @contextmanager
+    def backlog_locked(self, project_id: str) -> Iterator[Path]:
+        """Hold the lock of a project's backlog file (same rule as `locked`)."""
+        path = backlog_file(self.runs_dir, project_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _flock(path.with_name(f".{path.name}.lock")):
+            yield path
+
+    def write_backlog(self, path: Path, project_id: str, rows: Iterable[Any]) -> None:
+        """`project_issue_backlog.json` from the project's backlog rows."""
+        write_text_atomic(path, _json(backlog_document(project_id, list(rows))))
+
+    def write_issues(
+        self, layout: RunLayout, view: RunView, issues: Iterable[Any], links: Iterable[Any],
+        backlog: dict[str, Any], phase_ids: Iterable[str] | None = None,
+    ) -> None:
+        """Phase issue files (of `phase_ids`, default all) and the run issue index."""
+        by_key = {i.issue_key: i for i in issues}
+        link_list = list(links)
+        for phase_id in phase_ids if phase_ids is not None else (p.phase_id for p in view.phases):
+            phase = view.phase(phase_id)
+            write_text_atomic(layout.phase_issues_file(phase.phase_index, phase_id),
+                              _json(phase_issue_document(phase, by_key, link_list, backlog)))
+        write_text_atomic(layout.run_issue_index,
+                          _json(run_index_document(view.run, list(by_key.values()), link_list)))
 
     def write_all(self, layout: RunLayout, view: RunView) -> None:
         """Every view of the run, and the empty issues/ folder."""
@@ -84,10 +113,14 @@ class ArtefactWriter:
             self._write_phase(layout, view, phase.phase_id)
         write_text_atomic(layout.run_summary, render_run_summary(view))
 
-    def write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
-        """The views one phase's move touches: the phase, its tier, the run summary."""
-        self._write_phase(layout, view, phase_id)
-        self._write_tier(layout, view, view.phase(phase_id).tier_id)
+    def write_phases(self, layout: RunLayout, view: RunView, phase_ids: Iterable[str]) -> None:
+        """The views a change to some phases touches: those phases, their tiers, the summary."""
+        tiers = set()
+        for phase_id in phase_ids:
+            self._write_phase(layout, view, phase_id)
+            tiers.add(view.phase(phase_id).tier_id)
+        for tier_id in sorted(tiers):
+            self._write_tier(layout, view, tier_id)
         write_text_atomic(layout.run_summary, render_run_summary(view))
 
     def _write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
@@ -99,3 +132,17 @@ class ArtefactWriter:
         tier = view.tier(tier_id)
         write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier_id),
                           render_tier(view, tier_id))
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
@@ -63,6 +65,9 @@ class RunRow(Base):
     __tablename__ = "runs"
 
     run_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    project_id: Mapped[str] = mapped_column(ID, default="default")
+    # 1 for a project's first run, 2 for its second...: the clock issues age by.
+    project_run_seq: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(STATE)
     safety_profile: Mapped[str] = mapped_column(String(32))
     run_scope: Mapped[str] = mapped_column(String(32))
@@ -75,6 +80,7 @@ class RunRow(Base):
     minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(STATE, nullable=True)
+    debt_status: Mapped[str] = mapped_column(String(32), default="clean")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -84,6 +90,7 @@ class RunRow(Base):
     __table_args__ = (
         Index(None, "created_at"),
         Index(None, "state"),
+        Index(None, "project_id", "project_run_seq"),
     )
 
 
@@ -135,6 +142,7 @@ class PhaseRow(Base):
     tokens_used: Mapped[int] = mapped_column(BigInteger, default=0)
     minor_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
+    issue_state: Mapped[str] = mapped_column(String(32), default="no_issues")
     max_builder_attempts: Mapped[int] = mapped_column(Integer)
     max_auditor_attempts: Mapped[int] = mapped_column(Integer)
     incident_token_cap: Mapped[int] = mapped_column(BigInteger)
@@ -168,4 +176,96 @@ class EventRow(Base):
     __table_args__ = (
         Index(None, "run_id", "id"),
         Index(None, "run_id", "entity", "entity_id"),
+    )
+
+
+class ProjectRow(Base):
+    """A project: the scope of an issue backlog; counts its runs."""
+
+    __tablename__ = "projects"
+
+    project_id: Mapped[str] = mapped_column(ID, primary_key=True)
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IssueRow(Base):
+    """One logical problem in one run (run x issue_key), however often it was seen."""
+
+    __tablename__ = "issues"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    issue_key: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(16))
+    effective_severity: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    expected_fail: Mapped[bool] = mapped_column(Boolean, default=False)
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+    first_phase_index: Mapped[int] = mapped_column(Integer)
+    last_phase_index: Mapped[int] = mapped_column(Integer)
+    evidence_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("run_id", "issue_key"),)
+
+
+class IssuePhaseRow(Base):
+    """Where a run's issue was seen: one row per phase, with that phase's occurrences."""
+
+    __tablename__ = "issue_phases"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    issue_key: Mapped[str] = mapped_column(String(200))
+    phase_id: Mapped[str] = mapped_column(ID)
+    tier_id: Mapped[str] = mapped_column(ID)
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+    evidence_refs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "issue_key", "phase_id"),
+        ForeignKeyConstraint(
+            ["run_id", "issue_key"], ["issues.run_id", "issues.issue_key"], ondelete="CASCADE"
+        ),
+        ForeignKeyConstraint(
+            ["run_id", "phase_id"], ["phases.run_id", "phases.phase_id"], ondelete="CASCADE"
+        ),
+        Index(None, "run_id", "phase_id"),
+        Index(None, "run_id", "tier_id"),
+    )
+
+
+class BacklogRow(Base):
+    """One logical problem of a project across its runs."""
+
+    __tablename__ = "backlog"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.project_id",
+                                                       ondelete="CASCADE"))
+    issue_key: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(64))
+    base_severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32), default="open")
+    seen_in_runs: Mapped[int] = mapped_column(Integer, default=0)
+    seen_in_tiers: Mapped[int] = mapped_column(Integer, default=0)
+    occurrence_count: Mapped[int] = mapped_column(Integer, default=0)
+    age_in_runs: Mapped[int] = mapped_column(Integer, default=1)
+    age_in_tiers: Mapped[int] = mapped_column(Integer, default=0)
+    # project_run_seq of the run that (re)opened the issue and of the last run that saw it
+    opened_run_seq: Mapped[int] = mapped_column(Integer)
+    last_seen_run_seq: Mapped[int] = mapped_column(Integer)
+    first_seen_run_id: Mapped[str] = mapped_column(ID)
+    last_seen_run_id: Mapped[str] = mapped_column(ID)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("project_id", "issue_key"),
+        Index(None, "project_id", "status"),
     )

@@ -16,12 +16,14 @@ from sqlalchemy import Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from autopack.db import issues
 from autopack.db.models import Base, PhaseRow, RunRow, TierRow, utcnow
 from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from autopack.domain.rollup import check_one_active_phase, run_steps_for, tier_state_for
 from autopack.domain.states import PhaseState, RunState, TierState
 from autopack.domain.transitions import transition
+from autopack.issues.rules import AgingPolicy, DebtStatus, IssueSource, IssueState, Severity
 from autopack.plan.spec import RunSpec
 
 _RUNS, _TIERS, _PHASES, _EVENTS = (
@@ -86,8 +88,13 @@ def _event(
     }
 
 
-def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: str) -> None:
-    """Insert a run with its tiers and phases, queued, with the events of its creation."""
+def create_run(
+    session: Session, spec: RunSpec, budgets: BudgetDefaults, aging: AgingPolicy, actor: str
+) -> None:
+    """Insert a run with its tiers and phases, queued, with the events of its creation.
+
+    The run is numbered within its project, and the project's backlog is aged by it.
+    """
     fields = spec.run
     caps = run_caps(budgets, len(spec.phases), fields.token_cap, fields.max_phases,
                     fields.max_duration_minutes)
@@ -99,9 +106,11 @@ def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: 
     if session.execute(select(_RUNS.c.run_id).where(_RUNS.c.run_id == fields.run_id)).first():
         raise Conflict(f"run {fields.run_id!r} already exists")
     now = utcnow()
+    seq = issues.next_project_run(session, fields.project_id, now)
     try:
         session.execute(insert(_RUNS).values(
-            run_id=fields.run_id, state=RunState.PHASE_QUEUEING.value,
+            run_id=fields.run_id, project_id=fields.project_id, project_run_seq=seq,
+            debt_status=DebtStatus.CLEAN.value, state=RunState.PHASE_QUEUEING.value,
             safety_profile=fields.safety_profile.value, run_scope=fields.run_scope.value,
             token_cap=caps.token_cap, max_phases=caps.max_phases,
             max_duration_minutes=caps.max_duration_minutes,
@@ -111,6 +120,7 @@ def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: 
         ))
     except IntegrityError as exc:
         raise Conflict(f"run {fields.run_id!r} already exists") from exc
+    issues.age_backlog(session, fields.project_id, seq, aging)
     session.execute(insert(_TIERS), _tier_rows(spec, budgets, now))
     phase_caps = budgets.phase
     session.execute(insert(_PHASES), [
@@ -122,6 +132,7 @@ def create_run(session: Session, spec: RunSpec, budgets: BudgetDefaults, actor: 
             "builder_mode": p.builder_mode.value if p.builder_mode else None,
             "state": PhaseState.QUEUED.value, "builder_attempts": 0, "tokens_used": 0,
             "minor_issues_count": 0, "major_issues_count": 0,
+            "issue_state": IssueState.NO_ISSUES.value,
             "max_builder_attempts": phase_caps.max_builder_attempts,
             "max_auditor_attempts": phase_caps.max_auditor_attempts,
             "incident_token_cap": phase_caps.incident_token_cap, "updated_at": now,
@@ -204,7 +215,9 @@ def update_phase_status(
 ) -> PhaseStatusResult:
     """Move one phase (or report counters in its current state) and roll tier and run."""
     run = session.execute(
-        select(RunRow.state).where(RunRow.run_id == run_id).with_for_update()
+        select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
+               _RUNS.c.max_minor_issues_total)
+        .where(_RUNS.c.run_id == run_id).with_for_update()
     ).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
@@ -213,7 +226,7 @@ def update_phase_status(
         raise IllegalTransition("run", run_id, run_state.value,
                                 f"(phase {phase_id} -> {change.state.value})", ())
     phases = session.execute(
-        select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_id,
+        select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_id, PhaseRow.phase_index,
                PhaseRow.state, PhaseRow.tokens_used, PhaseRow.minor_issues_count,
                PhaseRow.major_issues_count)
         .where(PhaseRow.run_id == run_id)
@@ -231,11 +244,7 @@ def update_phase_status(
         raise IllegalTransition("phase", phase_id, current.value, change.state.value, ())
     now = utcnow()
     _guarded_phase_update(session, phase.id, current, change, now)
-    deltas = {
-        "tokens_used": _delta(change.tokens_used, phase.tokens_used),
-        "minor_issues_count": _delta(change.minor_issues_count, phase.minor_issues_count),
-        "major_issues_count": _delta(change.major_issues_count, phase.major_issues_count),
-    }
+    deltas = {"tokens_used": _delta(change.tokens_used, phase.tokens_used)}
     states = {p.phase_id: PhaseState(p.state) for p in phases}
     states[phase_id] = change.state
     events: list[dict[str, object]] = []
@@ -259,8 +268,33 @@ def update_phase_status(
     _update_run(session, run_id, run_state, new_run_state, deltas, now)
     if events:
         session.execute(insert(_EVENTS), events)
+    _record_reported_counts(session, run, phase, change, now)
     return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
                              new_run_state, moving)
+
+
+def _record_reported_counts(
+    session: Session, run: Any, phase: Any, change: PhaseStatusUpdate, now: datetime
+) -> None:
+    """Issue counts reported without keys become placeholder issues, so none is dropped.
+
+    Counts stay counts of distinct keys: placeholders only top the phase up to the
+    reported number (`unspecified_minor__{phase_id}__{n}`).
+    """
+    have = {Severity.MINOR: phase.minor_issues_count, Severity.MAJOR: phase.major_issues_count}
+    wanted = {Severity.MINOR: change.minor_issues_count or 0,
+              Severity.MAJOR: change.major_issues_count or 0}
+    placeholders = [
+        issues.IssueReport(f"unspecified_{severity.value}__{phase.phase_id}__{n}", severity,
+                           IssueSource.BUILDER_SELF_DOUBT, "unspecified",
+                           description="counted in update_status without an issue key")
+        for severity in Severity for n in range(have[severity] + 1, wanted[severity] + 1)
+    ]
+    # Backlog rows are locked in key order everywhere, so transactions cannot deadlock.
+    for report in sorted(placeholders, key=lambda r: r.issue_key):
+        issues.record_in_locked_run(session, run, phase, report, now)
+    if placeholders:
+        issues.refresh_counts(session, run, now)
 
 
 def _delta(new: int | None, old: int) -> int:
@@ -271,8 +305,7 @@ def _guarded_phase_update(
     session: Session, pk: int, current: PhaseState, change: PhaseStatusUpdate, now: datetime
 ) -> None:
     values: dict[str, object] = {"state": change.state.value, "updated_at": now}
-    for counter in ("builder_attempts", "tokens_used", "minor_issues_count",
-                    "major_issues_count"):
+    for counter in ("builder_attempts", "tokens_used"):
         value = getattr(change, counter)
         if value is not None:
             values[counter] = value

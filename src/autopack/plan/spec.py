@@ -28,6 +28,7 @@ class RunFields(_Strict):
     """The run part of a run spec."""
 
     run_id: EntityId
+    project_id: EntityId = "default"
     safety_profile: SafetyProfile = SafetyProfile.NORMAL
     run_scope: RunScope = RunScope.MULTI_TIER
     token_cap: int | None = Field(None, gt=0, le=10**12)

@@ -7,15 +7,18 @@ A refused request therefore writes nothing: no row and no file.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Row
 
 from autopack.artefacts.writer import ArtefactWriter
-from autopack.db import runs
+from autopack.db import issues, runs
 from autopack.db.database import Database
+from autopack.db.issues import IssueReport, RecordedIssue
+from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusResult, PhaseStatusUpdate, RunView
+from autopack.issues.documents import backlog_document, run_index_document
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 
@@ -37,10 +40,11 @@ class Supervisor:
         self.db.dispose()
 
     def create_run(self, spec: RunSpec, actor: str) -> RunView:
-        """Create a run with its tiers and phases, queued; write its folder."""
+        """Create a run with its tiers and phases, queued; write its folder and backlog."""
         with self.db.write() as session:
-            runs.create_run(session, spec, self.settings.budgets, actor)
-        return self.regenerate(spec.run.run_id)
+            runs.create_run(session, spec, self.settings.budgets, self.settings.aging, actor)
+        view = self.regenerate(spec.run.run_id)
+        return view
 
     def get_run(self, run_id: str) -> RunView:
         """A run with its tiers and phases."""
@@ -72,14 +76,69 @@ class Supervisor:
         """
         with self.db.write() as session:
             result = runs.update_phase_status(session, run_id, phase_id, change, actor)
-        with self.artefacts.locked(run_id) as layout:
-            run = self.get_run(run_id)
-            self.artefacts.write_phase(layout, run, phase_id)
-        return result, run
+        counted = change.minor_issues_count is not None or change.major_issues_count is not None
+        view = self._write_after_change(run_id, [phase_id], with_issues=counted)
+        return result, view
+
+    def record_issue(
+        self, run_id: str, phase_id: str, report: IssueReport
+    ) -> tuple[RecordedIssue, RunView]:
+        """Record one observation of an issue; rewrite the phase, index and backlog files."""
+        with self.db.write() as session:
+            recorded = issues.record_issue(session, run_id, phase_id, report, utcnow())
+        return recorded, self._write_after_change(run_id, [phase_id], with_issues=True)
+
+    def issue_index(self, run_id: str) -> dict[str, Any]:
+        """The run issue index document (as in `run_issue_index.json`)."""
+        with self.db.read() as session:
+            view = runs.get_run(session, run_id)
+            rows, links = issues.run_issues(session, run_id)
+        return run_index_document(view.run, rows, links)
+
+    def backlog(self, project_id: str) -> dict[str, Any]:
+        """The project backlog document (as in `project_issue_backlog.json`)."""
+        with self.db.read() as session:
+            return backlog_document(project_id, issues.backlog(session, project_id))
+
+    def top_backlog(self, project_id: str, limit: int = 20) -> Sequence[Row[Any]]:
+        """Backlog keys by seen_in_runs, seen_in_tiers, occurrence_count (SPEC §11)."""
+        with self.db.read() as session:
+            return issues.top_backlog(session, project_id, limit)
 
     def regenerate(self, run_id: str) -> RunView:
-        """Rewrite every view of a run from the database."""
+        """Rewrite every view of a run, and its project's backlog, from the database."""
         with self.artefacts.locked(run_id) as layout:
-            run = self.get_run(run_id)
-            self.artefacts.write_all(layout, run)
-        return run
+            view, rows, links, seen = self._read_with_issues(run_id)
+            self.artefacts.write_all(layout, view)
+            self.artefacts.write_issues(layout, view, rows, links, seen)
+        self._write_backlog(view.run.project_id)
+        return view
+
+    def _write_after_change(
+        self, run_id: str, phase_ids: Iterable[str], with_issues: bool
+    ) -> RunView:
+        with self.artefacts.locked(run_id) as layout:
+            view, rows, links, seen = self._read_with_issues(run_id)
+            touched = set(phase_ids)
+            if with_issues:
+                keys = {link.issue_key for link in links if link.phase_id in touched}
+                touched |= {link.phase_id for link in links if link.issue_key in keys}
+            self.artefacts.write_phases(layout, view, sorted(touched))
+            if with_issues:
+                self.artefacts.write_issues(layout, view, rows, links, seen, sorted(touched))
+        if with_issues:
+            self._write_backlog(view.run.project_id)
+        return view
+
+    def _read_with_issues(
+        self, run_id: str
+    ) -> tuple[RunView, Sequence[Row[Any]], Sequence[Row[Any]], dict[str, Row[Any]]]:
+        with self.db.read() as session:
+            view = runs.get_run(session, run_id)
+            rows, links = issues.run_issues(session, run_id)
+            seen = {b.issue_key: b for b in issues.backlog(session, view.run.project_id)}
+        return view, rows, links, seen
+
+    def _write_backlog(self, project_id: str) -> None:
+        with self.artefacts.backlog_locked(project_id) as path, self.db.read() as session:
+            self.artefacts.write_backlog(path, project_id, issues.backlog(session, project_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 
 from autopack.db.models import Base
 
@@ -26,6 +27,9 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
-    with engine.begin() as conn:
-        _run(conn)
+    engine = create_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
