@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
+from autopack.issues.documents import backlog_entry
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 
@@ -140,6 +141,60 @@ def list_runs(
                       r.run_scope, str(r.tokens_used), str(r.ci_runs_used),
                       r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     out.print(table if rows else "no runs")
+
+
+@app.command("issues")
+def run_issues(run_id: str, as_json: JsonFlag = False) -> None:
+    """Show a run's issue index: each issue key, its severity, occurrences and phases."""
+    supervisor = _reader()
+    if supervisor is None:
+        raise NotFound("run", run_id)
+    try:
+        index = supervisor.issue_index(run_id)
+    finally:
+        supervisor.close()
+    if as_json:
+        print(json.dumps(index, indent=2, sort_keys=True))
+        return
+    out.print(f"[bold]Run {run_id}[/bold]  minor {index['minor_issue_count']}  major "
+              f"{index['major_issue_count']}  debt {index['debt_status']}")
+    table = Table("issue key", "severity", "effective", "source", "category", "seen",
+                  "phases", "tiers")
+    for key, issue in index["issues_by_key"].items():
+        table.add_row(key, issue["severity"], issue["effective_severity"], issue["source"],
+                      issue["category"], str(issue["occurrence_count"]),
+                      ", ".join(issue["seen_in_phases"]), ", ".join(issue["seen_in_tiers"]))
+    out.print(table if index["issues_by_key"] else "no issues")
+
+
+report = typer.Typer(help="Reports over runs and issues.", no_args_is_help=True)
+app.add_typer(report, name="report")
+
+
+@report.command("backlog")
+def report_backlog(
+    as_json: JsonFlag = False,
+    project: Annotated[str, typer.Option(help="Project id.")] = "default",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many keys.")] = 20,
+) -> None:
+    """Top backlog keys by seen_in_runs, seen_in_tiers and occurrence_count."""
+    supervisor = _reader()
+    if supervisor is None:
+        raise NotFound("project", project)
+    try:
+        rows = [backlog_entry(r) for r in supervisor.top_backlog(project, limit)]
+    finally:
+        supervisor.close()
+    if as_json:
+        print(json.dumps({"project_id": project, "issues": rows}, indent=2))
+        return
+    table = Table("issue key", "status", "severity", "runs", "tiers", "seen", "age (runs)",
+                  "last run")
+    for r in rows:
+        table.add_row(r["issue_key"], r["status"], r["base_severity"], str(r["seen_in_runs"]),
+                      str(r["seen_in_tiers"]), str(r["occurrence_count"]),
+                      str(r["age_in_runs"]), r["last_seen_run_id"])
+    out.print(table if rows else "no issues")
 
 
 @app.command()

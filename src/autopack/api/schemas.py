@@ -29,6 +29,7 @@ class PhaseOut(_FromRows):
     complexity: str | None
     builder_mode: str | None
     state: PhaseState
+    issue_state: str
     builder_attempts: int
     tokens_used: int
     minor_issues_count: int
@@ -62,8 +63,11 @@ class RunBrief(_FromRows):
     """A run without its tiers and phases (the run list)."""
 
     run_id: str
+    project_id: str
+    project_run_seq: int
     state: RunState
     failure_reason: str | None
+    debt_status: str
     safety_profile: str
     run_scope: str
     token_cap: int
@@ -107,7 +111,11 @@ class EventOut(_FromRows):
 
 
 class UpdateStatusRequest(BaseModel):
-    """Move a phase to `state`; counters are the phase's absolute values."""
+    """Move a phase to `state`; counters are the phase's absolute values.
+
+    Issue counts given here without keys are recorded as placeholder issues
+    (`unspecified_minor__{phase_id}__{n}`) up to the number given; prefer record_issue.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
