@@ -17,8 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from autopack.db.models import Base
-from autopack.domain.errors import IllegalTransition, NotFound
-from autopack.domain.states import RunState
+from autopack.db.run_lock import lock_active_run
+from autopack.domain.errors import NotFound
 from autopack.issues.rules import (
     AgingPolicy,
     BacklogStatus,
@@ -107,24 +107,10 @@ def age_backlog(session: Session, project_id: str, seq: int, policy: AgingPolicy
                         .values(age_in_runs=age_in_runs, status=status.value))
 
 
-def lock_run_for_issues(session: Session, run_id: str) -> Any:
-    """The run row, locked; refuses a missing or terminal run."""
-    run = session.execute(
-        select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
-               _RUNS.c.max_minor_issues_total)
-        .where(_RUNS.c.run_id == run_id).with_for_update()
-    ).one_or_none()
-    if run is None:
-        raise NotFound("run", run_id)
-    if RunState(run.state).is_terminal:
-        raise IllegalTransition("run", run_id, run.state, "(record issue)", ())
-    return run
-
-
 def record_issue(session: Session, run_id: str, phase_id: str, report: IssueReport,
                  now: datetime) -> RecordedIssue:
     """Record one observation of `report.issue_key` in a phase, and refresh every count."""
-    run = lock_run_for_issues(session, run_id)
+    run = lock_active_run(session, run_id, "(record issue)")
     phase = session.execute(
         select(_PHASES.c.phase_id, _PHASES.c.tier_id, _PHASES.c.phase_index)
         .where(_PHASES.c.run_id == run_id, _PHASES.c.phase_id == phase_id)

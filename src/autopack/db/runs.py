@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from autopack.db import issues
 from autopack.db.models import Base, PhaseRow, RunRow, TierRow, utcnow
+from autopack.db.run_lock import lock_active_run
 from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from autopack.domain.rollup import check_one_active_phase, run_steps_for, tier_state_for
@@ -214,17 +215,8 @@ def update_phase_status(
     session: Session, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
 ) -> PhaseStatusResult:
     """Move one phase (or report counters in its current state) and roll tier and run."""
-    run = session.execute(
-        select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
-               _RUNS.c.max_minor_issues_total)
-        .where(_RUNS.c.run_id == run_id).with_for_update()
-    ).one_or_none()
-    if run is None:
-        raise NotFound("run", run_id)
+    run = lock_active_run(session, run_id, f"(phase {phase_id} -> {change.state.value})")
     run_state = RunState(run.state)
-    if run_state.is_terminal:
-        raise IllegalTransition("run", run_id, run_state.value,
-                                f"(phase {phase_id} -> {change.state.value})", ())
     phases = session.execute(
         select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_id, PhaseRow.phase_index,
                PhaseRow.state, PhaseRow.tokens_used, PhaseRow.minor_issues_count,

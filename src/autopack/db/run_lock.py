@@ -1,0 +1,31 @@
+"""Locking a run row before changing the run: the first step of every run write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from autopack.db.models import Base
+from autopack.domain.errors import IllegalTransition, NotFound
+from autopack.domain.states import RunState
+
+_RUNS = Base.metadata.tables["runs"]
+
+
+def lock_active_run(session: Session, run_id: str, attempted: str) -> Any:
+    """The run row, locked until the unit of work ends; refuses a missing or terminal run.
+
+    `attempted` names the change in the refusal, e.g. "(phase P1 -> GATE)".
+    """
+    run = session.execute(
+        select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
+               _RUNS.c.max_minor_issues_total)
+        .where(_RUNS.c.run_id == run_id).with_for_update()
+    ).one_or_none()
+    if run is None:
+        raise NotFound("run", run_id)
+    if RunState(run.state).is_terminal:
+        raise IllegalTransition("run", run_id, run.state, attempted, ())
+    return run
