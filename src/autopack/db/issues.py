@@ -278,6 +278,14 @@ def backlog(session: Session, project_id: str) -> Sequence[Row[Any]]:
                            .order_by(_BACKLOG.c.issue_key)).all()
 
 
+def backlog_for_keys(session: Session, project_id: str, keys: Sequence[str]) -> Sequence[Any]:
+    """The backlog rows of some keys of a project."""
+    if not keys:
+        return []
+    return session.execute(select(_BACKLOG).where(
+        _BACKLOG.c.project_id == project_id, _BACKLOG.c.issue_key.in_(keys))).all()
+
+
 def top_backlog(session: Session, project_id: str, limit: int) -> Sequence[Row[Any]]:
     """The backlog view of SPEC §11: keys by seen_in_runs, seen_in_tiers, occurrences."""
     backlog(session, project_id)

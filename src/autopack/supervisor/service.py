@@ -117,27 +117,30 @@ class Supervisor:
     def _write_after_change(
         self, run_id: str, phase_ids: Iterable[str], with_issues: bool
     ) -> RunView:
+        touched = set(phase_ids)
         with self.artefacts.locked(run_id) as layout:
+            if not with_issues:
+                view = self.get_run(run_id)
+                self.artefacts.write_phases(layout, view, sorted(touched))
+                return view
             view, rows, links, seen = self._read_with_issues(run_id)
-            touched = set(phase_ids)
-            if with_issues:
-                keys = {link.issue_key for link in links if link.phase_id in touched}
-                touched |= {link.phase_id for link in links if link.issue_key in keys}
+            keys = {link.issue_key for link in links if link.phase_id in touched}
+            touched |= {link.phase_id for link in links if link.issue_key in keys}
             self.artefacts.write_phases(layout, view, sorted(touched))
-            if with_issues:
-                self.artefacts.write_issues(layout, view, rows, links, seen, sorted(touched))
-        if with_issues:
-            self._write_backlog(view.run.project_id)
+            self.artefacts.write_issues(layout, view, rows, links, seen, sorted(touched))
+        self._write_backlog(view.run.project_id)
         return view
 
     def _read_with_issues(
         self, run_id: str
     ) -> tuple[RunView, Sequence[Row[Any]], Sequence[Row[Any]], dict[str, Row[Any]]]:
+        """The run, its issues and where they were seen, and the backlog rows of its keys."""
         with self.db.read() as session:
             view = runs.get_run(session, run_id)
             rows, links = issues.run_issues(session, run_id)
-            seen = {b.issue_key: b for b in issues.backlog(session, view.run.project_id)}
-        return view, rows, links, seen
+            seen = issues.backlog_for_keys(session, view.run.project_id,
+                                           [r.issue_key for r in rows])
+        return view, rows, links, {b.issue_key: b for b in seen}
 
     def _write_backlog(self, project_id: str) -> None:
         with self.artefacts.backlog_locked(project_id) as path, self.db.read() as session:
