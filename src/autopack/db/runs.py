@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Row, insert, select, update
@@ -59,11 +60,19 @@ class RunView:
 
     def phase(self, phase_id: str) -> Row[Any]:
         """One phase's row."""
-        return next(p for p in self.phases if p.phase_id == phase_id)
+        return self._phases_by_id[phase_id]
 
     def tier(self, tier_id: str) -> Row[Any]:
         """One tier's row."""
-        return next(t for t in self.tiers if t.tier_id == tier_id)
+        return self._tiers_by_id[tier_id]
+
+    @cached_property
+    def _phases_by_id(self) -> dict[str, Row[Any]]:
+        return {p.phase_id: p for p in self.phases}
+
+    @cached_property
+    def _tiers_by_id(self) -> dict[str, Row[Any]]:
+        return {t.tier_id: t for t in self.tiers}
 
 
 @dataclass(frozen=True)
