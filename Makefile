@@ -25,15 +25,17 @@ test: install lint typecheck
 unit: install
 	$(PY) -m pytest tests/unit
 
-# Until the run engine exists, the demo is the state-machine probe on its own server and
-# embedded database; it keeps its database and artefacts under .demo/.
+# Until the run engine exists, the demo is the probes (run state machine, then issues),
+# each on its own server over one embedded database kept with the artefacts under .demo/.
 demo: install
 	rm -rf .demo
 	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_run_state.sh
+	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_issues.sh
 	@echo
 	@echo "Look around:"
 	@echo "  AUTOPACK_DATABASE_URL=sqlite:///$(CURDIR)/.demo/autopack.db $(BIN)/autopack runs"
 	@echo "  ls .demo/.autonomous_runs/*/ && cat .demo/.autonomous_runs/*/run_summary.md"
+	@echo "  cat .demo/.autonomous_runs/*/issues/run_issue_index.json"
 
 probe: demo
 
