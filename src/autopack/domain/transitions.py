@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from autopack.domain.errors import IllegalTransition
 from autopack.domain.states import PhaseState, RunState, TierState
@@ -49,20 +49,17 @@ PHASE_TRANSITIONS: Mapping[PhaseState, frozenset[PhaseState]] = {
 
 S = TypeVar("S", bound=StrEnum)
 
-
-def _table_for(state: StrEnum) -> Mapping[S, frozenset[S]]:
-    tables: dict[type[StrEnum], Mapping[S, frozenset[S]]] = {
-        RunState: RUN_TRANSITIONS,  # type: ignore[dict-item]
-        TierState: TIER_TRANSITIONS,  # type: ignore[dict-item]
-        PhaseState: PHASE_TRANSITIONS,  # type: ignore[dict-item]
-    }
-    return tables[type(state)]
+_TABLES: Mapping[type[StrEnum], Mapping[Any, frozenset[Any]]] = {
+    RunState: RUN_TRANSITIONS,
+    TierState: TIER_TRANSITIONS,
+    PhaseState: PHASE_TRANSITIONS,
+}
 
 
 def allowed_moves(current: S) -> frozenset[S]:
     """The states `current` may move to."""
-    table: Mapping[S, frozenset[S]] = _table_for(current)
-    return table[current]
+    moves: frozenset[S] = _TABLES[type(current)][current]
+    return moves
 
 
 def is_legal(current: S, target: S) -> bool:
