@@ -310,3 +310,16 @@ def test_etag_follows_every_change_and_304_only_while_unchanged(server: LiveServ
                   json={"state": "EXECUTING", "tokens_used": 9}).raise_for_status()
         latest = http.get("/runs/run-1", headers={"If-None-Match": after.headers["etag"]})
         assert latest.status_code == 200 and latest.json()["tokens_used"] == 9
+
+
+def test_openapi_describes_every_endpoint(server: LiveServer) -> None:
+    with server.client() as http:
+        spec = http.get("/openapi.json").json()
+        docs = http.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert set(spec["paths"]) >= {
+        "/runs/start", "/runs/{run_id}", "/runs/{run_id}/phases/{phase_id}/update_status",
+        "/runs/{run_id}/phases/{phase_id}/record_issue", "/runs/{run_id}/issues/index",
+        "/project/issues/backlog", "/health", "/runs", "/runs/{run_id}/events"}
+    run_id = spec["components"]["schemas"]["RunFields"]["properties"]["run_id"]
+    assert run_id["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
