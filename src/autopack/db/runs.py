@@ -13,12 +13,12 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from autopack.db import issues
-from autopack.db.models import Base, PhaseRow, RunRow, TierRow, utcnow
+from autopack.db.models import Base, utcnow
 from autopack.db.run_lock import lock_active_run
 from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
@@ -227,10 +227,10 @@ def update_phase_status(
     run = lock_active_run(session, run_id, f"(phase {phase_id} -> {change.state.value})")
     run_state = RunState(run.state)
     phases = session.execute(
-        select(PhaseRow.id, PhaseRow.phase_id, PhaseRow.tier_id, PhaseRow.phase_index,
-               PhaseRow.state, PhaseRow.tokens_used, PhaseRow.minor_issues_count,
-               PhaseRow.major_issues_count)
-        .where(PhaseRow.run_id == run_id)
+        select(_PHASES.c.id, _PHASES.c.phase_id, _PHASES.c.tier_id, _PHASES.c.phase_index,
+               _PHASES.c.state, _PHASES.c.tokens_used, _PHASES.c.minor_issues_count,
+               _PHASES.c.major_issues_count)
+        .where(_PHASES.c.run_id == run_id)
     ).all()
     phase = next((p for p in phases if p.phase_id == phase_id), None)
     if phase is None:
@@ -245,7 +245,7 @@ def update_phase_status(
         raise IllegalTransition("phase", phase_id, current.value, change.state.value, ())
     now = utcnow()
     _guarded_phase_update(session, phase.id, current, change, now)
-    deltas = {"tokens_used": _delta(change.tokens_used, phase.tokens_used)}
+    token_delta = 0 if change.tokens_used is None else change.tokens_used - phase.tokens_used
     states = {p.phase_id: PhaseState(p.state) for p in phases}
     states[phase_id] = change.state
     events: list[dict[str, object]] = []
@@ -254,10 +254,10 @@ def update_phase_status(
                              actor, now, change.reason))
     tier_state = _roll_tier(session, run_id, phase.tier_id,
                             [states[p.phase_id] for p in phases if p.tier_id == phase.tier_id],
-                            deltas, actor, now, events)
+                            token_delta, actor, now, events)
     steps: list[RunState] = []
     if moving:
-        tier_states = session.scalars(select(TierRow.state).where(TierRow.run_id == run_id))
+        tier_states = session.scalars(select(_TIERS.c.state).where(_TIERS.c.run_id == run_id))
         steps = run_steps_for(run_state, change.state, states.values(),
                               [TierState(t) for t in tier_states])
     new_run_state = run_state
@@ -266,7 +266,7 @@ def update_phase_status(
         events.append(_event(run_id, "run", run_id, new_run_state.value, step.value, actor, now,
                              f"phase {phase_id} {change.state.value}"))
         new_run_state = step
-    _update_run(session, run_id, run_state, new_run_state, deltas, now)
+    _update_run(session, run_id, run_state, new_run_state, token_delta, now)
     if events:
         session.execute(insert(_EVENTS), events)
     _record_reported_counts(session, run, phase, change, now)
@@ -298,66 +298,60 @@ def _record_reported_counts(
         issues.refresh_counts(session, run, now)
 
 
-def _delta(new: int | None, old: int) -> int:
-    return 0 if new is None else new - old
+def _guarded_update(
+    session: Session, table: Table, where: tuple[Any, ...], values: dict[str, Any], what: str
+) -> None:
+    """UPDATE … WHERE (key and expected state); no row back means someone moved it first."""
+    result = session.execute(update(table).where(*where).values(**values))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"{what} changed concurrently")
 
 
 def _guarded_phase_update(
     session: Session, pk: int, current: PhaseState, change: PhaseStatusUpdate, now: datetime
 ) -> None:
-    values: dict[str, object] = {"state": change.state.value, "updated_at": now}
+    values: dict[str, Any] = {"state": change.state.value, "updated_at": now}
     for counter in ("builder_attempts", "tokens_used"):
         value = getattr(change, counter)
         if value is not None:
             values[counter] = value
-    result = session.execute(
-        update(PhaseRow).where(PhaseRow.id == pk, PhaseRow.state == current.value)
-        .values(**values).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"phase changed concurrently; it is no longer {current.value}")
+    _guarded_update(session, _PHASES, (_PHASES.c.id == pk, _PHASES.c.state == current.value),
+                    values, f"phase (no longer {current.value})")
 
 
 def _roll_tier(
     session: Session, run_id: str, tier_id: str, phase_states: list[PhaseState],
-    deltas: dict[str, int], actor: str, now: datetime, events: list[dict[str, object]],
+    token_delta: int, actor: str, now: datetime, events: list[dict[str, object]],
 ) -> TierState:
-    mine = (TierRow.run_id == run_id, TierRow.tier_id == tier_id)
-    row = session.execute(select(TierRow.state).where(*mine)).one()
-    current = TierState(row.state)
+    mine = (_TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id)
+    current = TierState(session.execute(select(_TIERS.c.state).where(*mine)).scalar_one())
     target = tier_state_for(phase_states)
-    values: dict[str, object] = {k: getattr(TierRow, k) + v for k, v in deltas.items() if v}
+    values: dict[str, Any] = {}
+    if token_delta:
+        values["tokens_used"] = _TIERS.c.tokens_used + token_delta
     if target is not current:
         transition("tier", tier_id, current, target)
         values["state"] = target.value
         events.append(_event(run_id, "tier", tier_id, current.value, target.value, actor, now))
     if values:
         values["updated_at"] = now
-        result = session.execute(
-            update(TierRow).where(*mine, TierRow.state == current.value)
-            .values(**values).execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise Conflict(f"tier {tier_id!r} changed concurrently")
+        _guarded_update(session, _TIERS, (*mine, _TIERS.c.state == current.value), values,
+                        f"tier {tier_id!r}")
     return target
 
 
 def _update_run(
-    session: Session, run_id: str, current: RunState, target: RunState,
-    deltas: dict[str, int], now: datetime,
+    session: Session, run_id: str, current: RunState, target: RunState, token_delta: int,
+    now: datetime,
 ) -> None:
-    values: dict[str, object] = {k: getattr(RunRow, k) + v for k, v in deltas.items() if v}
-    values["updated_at"] = now
-    values["version"] = RunRow.version + 1
+    values: dict[str, Any] = {"updated_at": now, "version": _RUNS.c.version + 1}
+    if token_delta:
+        values["tokens_used"] = _RUNS.c.tokens_used + token_delta
     if target is not current:
         values["state"] = target.value
         if target.is_terminal:
             values["completed_at"] = now
             if target.is_failure:
                 values["failure_reason"] = target.value.removeprefix("DONE_FAILED_")
-    result = session.execute(
-        update(RunRow).where(RunRow.run_id == run_id, RunRow.state == current.value)
-        .values(**values).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"run {run_id!r} changed concurrently")
+    _guarded_update(session, _RUNS, (_RUNS.c.run_id == run_id, _RUNS.c.state == current.value),
+                    values, f"run {run_id!r}")

@@ -43,8 +43,7 @@ class Supervisor:
         """Create a run with its tiers and phases, queued; write its folder and backlog."""
         with self.db.write() as session:
             runs.create_run(session, spec, self.settings.budgets, self.settings.aging, actor)
-        view = self.regenerate(spec.run.run_id)
-        return view
+        return self.regenerate(spec.run.run_id)
 
     def get_run(self, run_id: str) -> RunView:
         """A run with its tiers and phases."""
