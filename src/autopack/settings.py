@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -9,8 +10,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from autopack.domain.budgets import BudgetDefaults
 from autopack.issues.rules import AgingPolicy
+from autopack.vcs.scope import GatePolicy
 
 DEFAULT_DATABASE_URL = "sqlite:///.autopack/autopack.db"
+
+
+def default_data_dir() -> Path:
+    """$XDG_DATA_HOME/autopack, else ~/.local/share/autopack."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join("~", ".local", "share")
+    return Path(base).expanduser() / "autopack"
 
 
 class Settings(BaseSettings):
@@ -31,6 +39,15 @@ class Settings(BaseSettings):
     run_cache_size: int = Field(512, ge=0)
     budgets: BudgetDefaults = BudgetDefaults()
     aging: AgingPolicy = AgingPolicy()
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Attempt worktrees live here, outside every user's working tree."""
+    git_author_name: str = Field("Autopack", min_length=1)
+    git_author_email: str = Field("autopack@localhost", min_length=1)
+    gate: GatePolicy = GatePolicy()
+    max_diff_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    """A canonical diff larger than this is stored as a summary only."""
+    promotion_merge: bool = True
+    """Promote by a merge commit when main has moved; false: fast-forward only."""
 
     @field_validator("database_url")
     @classmethod

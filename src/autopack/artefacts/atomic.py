@@ -8,7 +8,12 @@ from pathlib import Path
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so readers see the old or the new file, never a part.
+    """Replace `path` with `text` (UTF-8); see `write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so readers see the old or the new file, never a part.
 
     The temp name is unique per process and thread, so concurrent writers never share
     one. No fsync: these files are views regenerable from the database.
@@ -21,7 +26,9 @@ def write_text_atomic(path: Path, text: str) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
-            os.write(fd, text.encode())
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         os.replace(tmp, path)

@@ -65,6 +65,13 @@ class RunLayout:
         return self.phases_dir / f"phase_{phase_index:02d}_{phase_id}.md"
 
 
+def committed_issues_path(run_id: str, phase_index: int, phase_id: str) -> str:
+    """Where a phase's issue file sits in the repository tree of its snapshot commit."""
+    check_id(run_id)
+    check_id(phase_id)
+    return f".autonomous_runs/{run_id}/issues/phase_{phase_index:02d}_{phase_id}_issues.json"
+
+
 def backlog_file(runs_dir: Path, project_id: str) -> Path:
     """The project's `project_issue_backlog.json` in the runs folder.
 

@@ -88,7 +88,7 @@ class ArtefactWriter:
 
     def write_backlog(self, path: Path, project_id: str, rows: Iterable[Any]) -> None:
         """`project_issue_backlog.json` from the project's backlog rows."""
-        write_text_atomic(path, _json(backlog_document(project_id, list(rows))))
+        write_text_atomic(path, to_json(backlog_document(project_id, list(rows))))
 
     def write_issues(
         self, layout: RunLayout, view: RunView, issues: Iterable[Any], links: Iterable[Any],
@@ -100,9 +100,9 @@ class ArtefactWriter:
         for phase_id in phase_ids if phase_ids is not None else (p.phase_id for p in view.phases):
             phase = view.phase(phase_id)
             write_text_atomic(layout.phase_issues_file(phase.phase_index, phase_id),
-                              _json(phase_issue_document(phase, by_key, link_list, backlog)))
+                              to_json(phase_issue_document(phase, by_key, link_list, backlog)))
         write_text_atomic(layout.run_issue_index,
-                          _json(run_index_document(view.run, list(by_key.values()), link_list)))
+                          to_json(run_index_document(view.run, list(by_key.values()), link_list)))
 
     def write_all(self, layout: RunLayout, view: RunView) -> None:
         """Every view of the run, and the empty issues/ folder."""
@@ -134,7 +134,8 @@ class ArtefactWriter:
                           render_tier(view, tier_id))
 
 
-def _json(document: dict[str, Any]) -> str:
+def to_json(document: dict[str, Any]) -> str:
+    """The JSON text of an artefact document (sorted keys, indented, newline-ended)."""
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -86,6 +87,14 @@ class RunRow(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # Bumped by every change to the run, its tiers or its phases (an ETag for reads).
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The target repository, when the run has one: its integration branch starts at
+    # base_commit, the tip of main_branch when the run was created.
+    repo_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    main_branch: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    base_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    promoted_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    promoted_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (
         Index(None, "created_at"),
@@ -146,6 +155,8 @@ class PhaseRow(Base):
     max_builder_attempts: Mapped[int] = mapped_column(Integer)
     max_auditor_attempts: Mapped[int] = mapped_column(Integer)
     incident_token_cap: Mapped[int] = mapped_column(BigInteger)
+    # Paths the phase may change (directory prefixes, files, globs); null: the whole repo.
+    scope: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (
@@ -176,6 +187,55 @@ class EventRow(Base):
     __table_args__ = (
         Index(None, "run_id", "id"),
         Index(None, "run_id", "entity", "entity_id"),
+    )
+
+
+class AttemptRow(Base):
+    """One builder or auditor attempt at a phase: its canonical diff and gate outcome."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    phase_id: Mapped[str] = mapped_column(ID)
+    number: Mapped[int] = mapped_column(Integer)
+    base_commit: Mapped[str] = mapped_column(String(64))
+    diff: Mapped[bytes] = mapped_column(LargeBinary)
+    diff_sha256: Mapped[str] = mapped_column(String(64))
+    diff_truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    files_changed: Mapped[int] = mapped_column(Integer)
+    lines_changed: Mapped[int] = mapped_column(Integer)
+    # pending (stored, not yet checked), passed, refused
+    gate_status: Mapped[str] = mapped_column(String(16))
+    refusals: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase_id", "number"),
+        ForeignKeyConstraint(
+            ["run_id", "phase_id"], ["phases.run_id", "phases.phase_id"], ondelete="CASCADE"
+        ),
+    )
+
+
+class SnapshotRow(Base):
+    """A completed phase's commit on the integration branch and its tag."""
+
+    __tablename__ = "snapshots"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    phase_id: Mapped[str] = mapped_column(ID)
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    commit: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase_id"),
+        ForeignKeyConstraint(
+            ["run_id", "phase_id"], ["phases.run_id", "phases.phase_id"], ondelete="CASCADE"
+        ),
     )
 
 

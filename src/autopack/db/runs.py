@@ -35,6 +35,15 @@ CREATION_STEPS = (RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_
 
 
 @dataclass(frozen=True)
+class RepoBinding:
+    """The repository a run works on and where its integration branch starts."""
+
+    path: str
+    main_branch: str
+    base_commit: str
+
+
+@dataclass(frozen=True)
 class PhaseStatusUpdate:
     """A requested phase move plus the counters reported with it (absolute values)."""
 
@@ -99,7 +108,8 @@ def _event(
 
 
 def create_run(
-    session: Session, spec: RunSpec, budgets: BudgetDefaults, aging: AgingPolicy, actor: str
+    session: Session, spec: RunSpec, budgets: BudgetDefaults, aging: AgingPolicy, actor: str,
+    repo: RepoBinding | None = None,
 ) -> None:
     """Insert a run with its tiers and phases, queued, with the events of its creation.
 
@@ -127,6 +137,9 @@ def create_run(
             max_minor_issues_total=caps.max_minor_issues_total,
             tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
             created_at=now, updated_at=now, version=1,
+            repo_path=repo.path if repo else None,
+            main_branch=repo.main_branch if repo else None,
+            base_commit=repo.base_commit if repo else None,
         ))
     except IntegrityError as exc:
         raise Conflict(f"run {fields.run_id!r} already exists") from exc
@@ -146,6 +159,7 @@ def create_run(
             "max_builder_attempts": phase_caps.max_builder_attempts,
             "max_auditor_attempts": phase_caps.max_auditor_attempts,
             "incident_token_cap": phase_caps.incident_token_cap, "updated_at": now,
+            "scope": p.scope,
         }
         for p in spec.phases
     ])
@@ -272,6 +286,24 @@ def update_phase_status(
     _record_reported_counts(session, run, phase, change, now)
     return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
                              new_run_state, moving)
+
+
+def record_promotion(
+    session: Session, run_id: str, commit: str, action: str, actor: str
+) -> None:
+    """Record that `actor` promoted the run: main is now at `commit`."""
+    run = session.execute(
+        select(_RUNS.c.state).where(_RUNS.c.run_id == run_id).with_for_update()
+    ).one_or_none()
+    if run is None:
+        raise NotFound("run", run_id)
+    now = utcnow()
+    _guarded_update(session, _RUNS, (_RUNS.c.run_id == run_id, _RUNS.c.state == run.state), {
+        "promoted_commit": commit, "promoted_at": now, "promoted_by": actor[:64],
+        "updated_at": now, "version": _RUNS.c.version + 1,
+    }, f"run {run_id!r}")
+    session.execute(insert(_EVENTS), [_event(run_id, "run", run_id, run.state, run.state, actor,
+                                             now, f"promoted to main at {commit} ({action})")])
 
 
 def _record_reported_counts(

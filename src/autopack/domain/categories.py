@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -54,3 +55,20 @@ class BuilderMode(StrEnum):
     SCAFFOLDING_HEAVY = "scaffolding_heavy"
     REFACTOR_HEAVY = "refactor_heavy"
     SCHEMA_HEAVY = "schema_heavy"
+
+
+@dataclass(frozen=True)
+class ModeLimits:
+    """How big one attempt's change may be in a builder mode (SPEC §8)."""
+
+    max_files: int
+    max_changed_lines: int
+
+
+MODE_LIMITS: dict[BuilderMode, ModeLimits] = {
+    BuilderMode.TWEAK_LIGHT: ModeLimits(max_files=2, max_changed_lines=200),
+    BuilderMode.SCAFFOLDING_HEAVY: ModeLimits(max_files=40, max_changed_lines=4_000),
+    BuilderMode.REFACTOR_HEAVY: ModeLimits(max_files=150, max_changed_lines=10_000),
+    BuilderMode.SCHEMA_HEAVY: ModeLimits(max_files=25, max_changed_lines=3_000),
+}
+"""Size limits per builder mode; a phase without a mode gets the gate's general limits."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from autopack.domain.categories import (
     BuilderMode,
@@ -14,10 +14,21 @@ from autopack.domain.categories import (
     TaskCategory,
 )
 from autopack.domain.ids import ID_PATTERN
+from autopack.domain.paths import path_problem
 
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=20_000)]
+
+
+def _scope_entry(value: str) -> str:
+    problem = path_problem(value.rstrip("/"))
+    if problem:
+        raise ValueError(f"{value!r} is not a repository path: {problem[1]}")
+    return value
+
+
+ScopeEntry = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(_scope_entry)]
 
 
 class _Strict(BaseModel):
@@ -34,6 +45,15 @@ class RunFields(_Strict):
     token_cap: int | None = Field(None, gt=0, le=10**12)
     max_phases: int | None = Field(None, gt=0, le=10_000)
     max_duration_minutes: float | None = Field(None, gt=0, le=525_600)
+
+
+class RepoTarget(_Strict):
+    """The git repository a run works on."""
+
+    path: str = Field(min_length=1, max_length=4_096)
+    """The repository (its working tree, or a bare repository)."""
+    main_branch: str = Field("main", min_length=1, max_length=255,
+                             pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 class TierSpec(_Strict):
@@ -56,6 +76,8 @@ class PhaseSpec(_Strict):
     task_category: TaskCategory | None = None
     complexity: Complexity | None = None
     builder_mode: BuilderMode | None = None
+    scope: list[ScopeEntry] | None = Field(None, max_length=1_000)
+    """Paths the phase may change; None: the whole repository."""
 
 
 def _duplicates(values: list[str | int]) -> list[tuple[int, str | int]]:
@@ -72,6 +94,7 @@ class RunSpec(_Strict):
     """A whole run: the run's fields, its tiers and its phases."""
 
     run: RunFields
+    repo: RepoTarget | None = None
     tiers: list[TierSpec] = Field(min_length=1, max_length=1_000)
     phases: list[PhaseSpec] = Field(min_length=1, max_length=10_000)
 

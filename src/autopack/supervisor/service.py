@@ -21,6 +21,7 @@ from autopack.db.runs import PhaseStatusResult, PhaseStatusUpdate, RunView
 from autopack.issues.documents import backlog_document, run_index_document
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
+from autopack.supervisor.apply import GovernedApply
 
 
 class Supervisor:
@@ -30,6 +31,7 @@ class Supervisor:
         self.settings = settings
         self.db = database or Database(settings.database_url)
         self.artefacts = ArtefactWriter(settings.runs_dir)
+        self.apply = GovernedApply(settings, self.db, self.record_issue)
 
     def start(self) -> None:
         """Bring the database schema up to date."""
@@ -40,9 +42,17 @@ class Supervisor:
         self.db.dispose()
 
     def create_run(self, spec: RunSpec, actor: str) -> RunView:
-        """Create a run with its tiers and phases, queued; write its folder and backlog."""
+        """Create a run with its tiers and phases, queued; write its folder and backlog.
+
+        With a repository, its main tip becomes the run's base commit and the
+        integration branch `autopack/integration/{run_id}` is created there.
+        """
+        binding = self.apply.bind(spec)
         with self.db.write() as session:
-            runs.create_run(session, spec, self.settings.budgets, self.settings.aging, actor)
+            runs.create_run(session, spec, self.settings.budgets, self.settings.aging, actor,
+                            binding)
+        if binding is not None:
+            self.apply.start(spec.run.run_id, binding)
         return self.regenerate(spec.run.run_id)
 
     def get_run(self, run_id: str) -> RunView:

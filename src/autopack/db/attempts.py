@@ -1,0 +1,103 @@
+"""Attempt and snapshot services: the stored canonical diff of every attempt, and the
+commit and tag of every completed phase. All SQL for attempts and snapshots lives here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from autopack.db.models import Base, utcnow
+from autopack.domain.errors import Conflict, NotFound
+from autopack.vcs.changes import Change
+from autopack.vcs.scope import Refusal
+
+_ATTEMPTS, _SNAPSHOTS = (Base.metadata.tables[t] for t in ("attempts", "snapshots"))
+
+
+def next_attempt_number(session: Session, run_id: str, phase_id: str) -> int:
+    """1 for a phase's first stored attempt, then 2, 3, ..."""
+    highest = session.execute(
+        select(func.max(_ATTEMPTS.c.number))
+        .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id)
+    ).scalar_one()
+    return int(highest or 0) + 1
+
+
+def store_attempt(
+    session: Session, run_id: str, phase_id: str, number: int, change: Change
+) -> None:
+    """Keep an attempt's canonical diff, before any check runs (gate_status `pending`)."""
+    session.execute(insert(_ATTEMPTS).values(
+        run_id=run_id, phase_id=phase_id, number=number, base_commit=change.base,
+        diff=change.diff, diff_sha256=change.diff_sha256, diff_truncated=change.truncated,
+        files_changed=len(change.files), lines_changed=change.changed_lines,
+        gate_status="pending", refusals=[], created_at=utcnow(),
+    ))
+
+
+def set_gate_outcome(
+    session: Session, run_id: str, phase_id: str, number: int, refusals: Sequence[Refusal]
+) -> None:
+    """Mark an attempt `passed` or `refused` with the rules it broke."""
+    session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
+               _ATTEMPTS.c.number == number)
+        .values(gate_status="refused" if refusals else "passed",
+                refusals=[{"path": r.path, "rule": r.rule, "detail": r.detail}
+                          for r in refusals])
+    )
+
+
+def get_attempt(session: Session, run_id: str, phase_id: str, number: int) -> Row[Any]:
+    """One attempt, or NotFound."""
+    row = session.execute(
+        select(_ATTEMPTS).where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
+                                _ATTEMPTS.c.number == number)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("attempt", f"{run_id}/{phase_id}/{number}")
+    return row
+
+
+def list_attempts(session: Session, run_id: str) -> Sequence[Row[Any]]:
+    """A run's attempts without their diffs, in order."""
+    cols = [c for c in _ATTEMPTS.c if c.name != "diff"]
+    return session.execute(
+        select(*cols).where(_ATTEMPTS.c.run_id == run_id)
+        .order_by(_ATTEMPTS.c.phase_id, _ATTEMPTS.c.number)
+    ).all()
+
+
+def record_snapshot(
+    session: Session, run_id: str, phase_id: str, number: int, commit: str, tag: str
+) -> None:
+    """Record a phase's snapshot once; a repeat with the same commit changes nothing."""
+    existing = get_snapshot(session, run_id, phase_id)
+    if existing is not None:
+        if existing.commit != commit:
+            raise Conflict(f"phase {phase_id!r} already has snapshot {existing.commit[:12]}")
+        return
+    session.execute(insert(_SNAPSHOTS).values(
+        run_id=run_id, phase_id=phase_id, attempt_number=number, commit=commit, tag=tag,
+        created_at=utcnow(),
+    ))
+
+
+def get_snapshot(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:
+    """A phase's snapshot, if it has one."""
+    return session.execute(
+        select(_SNAPSHOTS).where(_SNAPSHOTS.c.run_id == run_id,
+                                 _SNAPSHOTS.c.phase_id == phase_id)
+    ).one_or_none()
+
+
+def list_snapshots(session: Session, run_id: str) -> Sequence[Row[Any]]:
+    """A run's snapshots in the order they were made."""
+    return session.execute(
+        select(_SNAPSHOTS).where(_SNAPSHOTS.c.run_id == run_id).order_by(_SNAPSHOTS.c.id)
+    ).all()

@@ -1,0 +1,268 @@
+"""The governed apply path as the Supervisor runs it: attempts, gate, snapshots, promotion.
+
+Git work is done by `autopack.vcs`; this module ties it to the database: an attempt's
+canonical diff is stored before any check runs, every refusal is recorded as an issue
+with source `gate`, every snapshot is recorded once, and promotion is decided from the
+run's rows and recorded with who did it and when.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from autopack.artefacts.layout import committed_issues_path
+from autopack.artefacts.writer import to_json
+from autopack.db import attempts, issues, runs
+from autopack.db.database import Database
+from autopack.db.issues import IssueReport
+from autopack.db.runs import RepoBinding, RunView
+from autopack.domain.categories import BuilderMode
+from autopack.domain.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from autopack.domain.promotion import promotion_blockers
+from autopack.issues.documents import phase_issue_document
+from autopack.issues.rules import IssueSource, Severity
+from autopack.plan.spec import RunSpec
+from autopack.settings import Settings
+from autopack.vcs import refs
+from autopack.vcs.changes import Change
+from autopack.vcs.git import Git, Identity
+from autopack.vcs.integration import (
+    IntegrationStatus,
+    check_ref_safe,
+    create_integration_branch,
+    integration_ref,
+    integration_status,
+    main_tip,
+)
+from autopack.vcs.promotion import PromotionPlan, plan_promotion, promote
+from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_changes
+from autopack.vcs.snapshot import Snapshot, SnapshotRequest, take_snapshot
+from autopack.vcs.workspace import Attempt, Worktrees
+
+RecordIssue = Callable[[str, str, IssueReport], object]
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
+
+
+class PromotionRefused(PolicyViolation):
+    """A run that is not eligible for promotion; `reasons` says why."""
+
+    def __init__(self, run_id: str, reasons: Sequence[str]) -> None:
+        self.reasons = list(reasons)
+        super().__init__(f"run {run_id!r} is not eligible for promotion: "
+                         + "; ".join(self.reasons))
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """What promotion did (or, in a dry run, would do)."""
+
+    run_id: str
+    dry_run: bool
+    plan: PromotionPlan
+    main_commit: str
+
+
+def gate_issue(refusal: Refusal) -> IssueReport:
+    """The issue a scope refusal is recorded as: `gate_{rule}__{path}`, major."""
+    path_key = _KEY_UNSAFE.sub("_", refusal.path.replace("/", ".")).strip("._-:") or "path"
+    return IssueReport(
+        issue_key=f"gate_{refusal.rule}__{path_key}"[:200],
+        severity=Severity.MAJOR,
+        source=IssueSource.GATE,
+        category=f"gate_{refusal.rule}",
+        evidence_refs=(refusal.path[:500],),
+        description=str(refusal)[:2000],
+    )
+
+
+class GovernedApply:
+    """Repository operations of runs, over one database and one settings object."""
+
+    def __init__(self, settings: Settings, db: Database, record_issue: RecordIssue) -> None:
+        self.settings = settings
+        self.db = db
+        self._record_issue = record_issue
+        self._identity = Identity(settings.git_author_name, settings.git_author_email)
+
+    def git(self, path: str | Path) -> Git:
+        """A git runner in `path` with Autopack's identity."""
+        return Git(Path(path), self._identity)
+
+    # -- run start ---------------------------------------------------------------------
+
+    def bind(self, spec: RunSpec) -> RepoBinding | None:
+        """Check a new run's repository and read its base commit (writes nothing)."""
+        if spec.repo is None:
+            return None
+        path = Path(spec.repo.path).expanduser()
+        if not path.is_dir():
+            raise InvalidInput("repo.path", f"{spec.repo.path!r} is not a directory")
+        git = self.git(path)
+        if git.run("rev-parse", "--git-dir", check=False).returncode != 0:
+            raise InvalidInput("repo.path", f"{spec.repo.path!r} is not a git repository")
+        check_ref_safe("run.run_id", spec.run.run_id)
+        for position, phase in enumerate(spec.phases):
+            check_ref_safe(f"phases[{position}].phase_id", phase.phase_id)
+        try:
+            base = main_tip(git, spec.repo.main_branch)
+        except InvalidInput as exc:
+            raise InvalidInput("repo.main_branch", exc.message) from exc
+        if refs.current(git, integration_ref(spec.run.run_id)) is not None:
+            raise Conflict(f"{integration_ref(spec.run.run_id)} already exists in "
+                           f"{spec.repo.path}; choose another run_id")
+        Worktrees(git, self.settings.data_dir).cleanup_stale()
+        return RepoBinding(str(path.resolve()), spec.repo.main_branch, base)
+
+    def start(self, run_id: str, binding: RepoBinding) -> None:
+        """Create the run's integration branch at its base commit."""
+        create_integration_branch(self.git(binding.path), run_id, binding.base_commit)
+
+    # -- attempts ----------------------------------------------------------------------
+
+    @contextmanager
+    def attempt(self, run_id: str, phase_id: str) -> Iterator[Attempt]:
+        """A fresh worktree for the phase's next attempt, removed afterwards.
+
+        A scope refusal raised inside (by an intake form) is stored with the attempt and
+        recorded as gate issues before it propagates.
+        """
+        view = self._view(run_id)
+        phase = _phase(view, phase_id)
+        git = self._repo_git(view)
+        tip = refs.current(git, integration_ref(run_id))
+        if tip is None:
+            raise Conflict(f"{integration_ref(run_id)} is missing; the run cannot continue")
+        with self.db.read() as session:
+            number = attempts.next_attempt_number(session, run_id, phase_id)
+        with Worktrees(git, self.settings.data_dir).attempt(run_id, phase_id, number,
+                                                            tip) as opened:
+            try:
+                yield opened
+            except ScopeViolation as exc:
+                if not _stored(self.db, run_id, phase_id, number):
+                    refused = Change(tip, (), opened.received, "", truncated=False)
+                    self._store(run_id, phase_id, number, refused)
+                self._refuse(run_id, phase, number, exc.refusals)
+                raise
+
+    def gate(self, run_id: str, phase_id: str, attempt: Attempt) -> Change:
+        """Capture the attempt's change, store it, then run the scope checks.
+
+        Raises ScopeViolation (after recording) when any rule is broken.
+        """
+        phase = _phase(self._view(run_id), phase_id)
+        change = attempt.capture(self.settings.max_diff_bytes)
+        self._store(run_id, phase_id, attempt.number, change)
+        scope = PhaseScope(
+            paths=tuple(phase.scope or ()),
+            task_category=phase.task_category,
+            builder_mode=BuilderMode(phase.builder_mode) if phase.builder_mode else None,
+        )
+        refusals = check_changes(change.files, scope, self.settings.gate)
+        if change.truncated and not refusals:
+            refusals = [Refusal(f"({len(change.diff)} bytes)", "diff_too_large",
+                                f"the diff exceeds {self.settings.max_diff_bytes} bytes")]
+        if refusals:
+            self._refuse(run_id, phase, attempt.number, refusals)
+            raise ScopeViolation(refusals)
+        with self.db.write() as session:
+            attempts.set_gate_outcome(session, run_id, phase_id, attempt.number, [])
+        return change
+
+    # -- snapshots ---------------------------------------------------------------------
+
+    def snapshot(self, run_id: str, phase_id: str, number: int, tokens: int) -> Snapshot:
+        """Commit a gated attempt and the phase's issue file; tag it. Idempotent."""
+        view = self._view(run_id)
+        phase = _phase(view, phase_id)
+        with self.db.read() as session:
+            attempt = attempts.get_attempt(session, run_id, phase_id, number)
+            rows, links = issues.run_issues(session, run_id)
+            seen = issues.backlog_for_keys(session, view.run.project_id,
+                                           [r.issue_key for r in rows])
+        if attempt.gate_status != "passed":
+            raise Conflict(f"attempt {number} of phase {phase_id!r} is {attempt.gate_status}, "
+                           "not passed; only a gated change is committed")
+        document = phase_issue_document(phase, {r.issue_key: r for r in rows}, links,
+                                        {b.issue_key: b for b in seen})
+        request = SnapshotRequest(
+            run_id=run_id, phase_id=phase_id, seq=phase.phase_index, title=phase.name,
+            base=attempt.base_commit, diff=attempt.diff, tokens=tokens,
+            extra_files={committed_issues_path(run_id, phase.phase_index, phase_id):
+                         to_json(document).encode()},
+        )
+        taken = take_snapshot(self._repo_git(view), request)
+        with self.db.write() as session:
+            attempts.record_snapshot(session, run_id, phase_id, number, taken.commit,
+                                     taken.tag.removeprefix("refs/tags/"))
+        return taken
+
+    # -- status and promotion ------------------------------------------------------------
+
+    def status(self, run_id: str) -> IntegrationStatus | None:
+        """Where the run's integration branch stands; None when the run has no repo."""
+        view = self._view(run_id)
+        if view.run.repo_path is None:
+            return None
+        return integration_status(self._repo_git(view), run_id, view.run.main_branch,
+                                  view.run.base_commit)
+
+    def promote(
+        self, run_id: str, actor: str, repo: Path | None = None, dry_run: bool = False
+    ) -> PromotionResult:
+        """Promote an eligible run's integration branch to main (or show how)."""
+        view = self._view(run_id)
+        blockers = promotion_blockers(view.run, view.tiers)
+        if blockers:
+            raise PromotionRefused(run_id, blockers)
+        git = self.git(repo) if repo is not None else self._repo_git(view)
+        main_branch = view.run.main_branch or "main"
+        plan = plan_promotion(git, run_id, main_branch, self.settings.promotion_merge)
+        if dry_run:
+            return PromotionResult(run_id, True, plan, plan.old)
+        commit = promote(git, plan)
+        with self.db.write() as session:
+            runs.record_promotion(session, run_id, commit, plan.action.value, actor)
+        return PromotionResult(run_id, False, plan, commit)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _view(self, run_id: str) -> RunView:
+        with self.db.read() as session:
+            return runs.get_run(session, run_id)
+
+    def _repo_git(self, view: RunView) -> Git:
+        if view.run.repo_path is None:
+            raise Conflict(f"run {view.run.run_id!r} has no repository")
+        return self.git(view.run.repo_path)
+
+    def _store(self, run_id: str, phase_id: str, number: int, change: Change) -> None:
+        with self.db.write() as session:
+            attempts.store_attempt(session, run_id, phase_id, number, change)
+
+    def _refuse(self, run_id: str, phase: Any, number: int, refusals: Sequence[Refusal]) -> None:
+        with self.db.write() as session:
+            attempts.set_gate_outcome(session, run_id, phase.phase_id, number, refusals)
+        for refusal in refusals:
+            self._record_issue(run_id, phase.phase_id, gate_issue(refusal))
+
+
+def _phase(view: RunView, phase_id: str) -> Any:
+    try:
+        return view.phase(phase_id)
+    except KeyError:
+        raise NotFound("phase", phase_id) from None
+
+
+def _stored(db: Database, run_id: str, phase_id: str, number: int) -> bool:
+    with db.read() as session:
+        try:
+            attempts.get_attempt(session, run_id, phase_id, number)
+        except NotFound:
+            return False
+    return True

@@ -1,0 +1,119 @@
+"""Promotion: the only code that writes the project's main branch.
+
+`plan_promotion` works out what would happen (fast-forward, merge, or nothing) without
+writing a ref; `promote` carries it out through `refs.update_ref` with a
+`PromotionGrant` for main alone. When main is checked out somewhere (usually the
+user's own checkout), that checkout must be clean, and it is moved along with the
+branch so its HEAD, index and files agree afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from autopack.domain.errors import Conflict
+from autopack.vcs import refs
+from autopack.vcs.git import Git
+from autopack.vcs.integration import integration_ref, main_tip
+
+
+class PromotionAction(StrEnum):
+    """What promoting a run does to main."""
+
+    FAST_FORWARD = "fast-forward"
+    MERGE = "merge"
+    UP_TO_DATE = "up-to-date"
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """What `promote` will do: main from `old` to `new`, and checkouts to move."""
+
+    run_id: str
+    main_branch: str
+    action: PromotionAction
+    old: str
+    new: str
+    integration_tip: str
+    checkouts: tuple[Path, ...] = field(default=())
+
+
+def plan_promotion(git: Git, run_id: str, main_branch: str, allow_merge: bool) -> PromotionPlan:
+    """Decide how main would reach the run's integration tip; refuse when it cannot."""
+    ref = integration_ref(run_id)
+    tip = refs.current(git, ref)
+    if tip is None:
+        raise Conflict(f"{ref} does not exist; nothing to promote")
+    main = main_tip(git, main_branch)
+    checkouts = _checkouts_of(git, f"refs/heads/{main_branch}")
+    if _is_ancestor(git, tip, main):
+        return PromotionPlan(run_id, main_branch, PromotionAction.UP_TO_DATE, main, main, tip)
+    if _is_ancestor(git, main, tip):
+        action, new = PromotionAction.FAST_FORWARD, tip
+    elif not allow_merge:
+        raise Conflict(f"{main_branch} has moved since the run started and merging is "
+                       "disabled (promotion.merge = false); only a fast-forward is allowed")
+    else:
+        action, new = PromotionAction.MERGE, _merge_commit(git, run_id, main_branch, main, tip)
+    for path in checkouts:
+        _check_checkout_can_move(git.at(path), main, new)
+    return PromotionPlan(run_id, main_branch, action, main, new, tip, checkouts)
+
+
+def promote(git: Git, plan: PromotionPlan) -> str:
+    """Move main (and checkouts of it) as planned; return main's new commit."""
+    if plan.action is PromotionAction.UP_TO_DATE:
+        return plan.old
+    ref = f"refs/heads/{plan.main_branch}"
+    grant = refs.PromotionGrant(ref=ref, run_id=plan.run_id)
+    refs.update_ref(git, ref, plan.new, plan.old, grant=grant,
+                    reason=f"autopack promote {plan.run_id} ({plan.action.value})")
+    for path in plan.checkouts:
+        git.at(path).run("read-tree", "-m", "-u", plan.old, plan.new)
+    return plan.new
+
+
+def _is_ancestor(git: Git, ancestor: str, descendant: str) -> bool:
+    done = git.run("merge-base", "--is-ancestor", ancestor, descendant, check=False)
+    return done.returncode == 0
+
+
+def _merge_commit(git: Git, run_id: str, main_branch: str, main: str, tip: str) -> str:
+    merged = git.run("merge-tree", "--write-tree", "--name-only", "--no-messages", main, tip,
+                     check=False)
+    lines = merged.text.splitlines()
+    if merged.returncode == 1:
+        shown = ", ".join(lines[1:11]) + (" ..." if len(lines) > 11 else "")
+        raise Conflict(f"merging {integration_ref(run_id)} into {main_branch} conflicts in: "
+                       f"{shown}; promotion refused, main unchanged")
+    if merged.returncode != 0:
+        raise Conflict(f"git merge-tree failed: {merged.stderr.decode(errors='replace')}")
+    message = (f"Promote autopack run {run_id} into {main_branch}\n\n"
+               f"Autopack-Run: {run_id}\n")
+    return git.run("commit-tree", lines[0], "-p", main, "-p", tip, "-F", "-",
+                   input=message.encode()).text
+
+
+def _checkouts_of(git: Git, ref: str) -> tuple[Path, ...]:
+    """Worktrees (the user's checkout included) that have `ref` checked out."""
+    found = []
+    path: str | None = None
+    for line in git.text("worktree", "list", "--porcelain").splitlines():
+        if line.startswith("worktree "):
+            path = line.removeprefix("worktree ")
+        elif line == f"branch {ref}" and path is not None:
+            found.append(Path(path))
+    return tuple(found)
+
+
+def _check_checkout_can_move(git: Git, old: str, new: str) -> None:
+    dirty = git.text("status", "--porcelain", "--untracked-files=no")
+    if dirty:
+        raise Conflict(f"main is checked out at {git.cwd} with uncommitted changes; "
+                       "commit or stash them (or check out another branch) and promote again")
+    trial = git.run("read-tree", "-m", "-u", "-n", old, new, check=False)
+    if trial.returncode != 0:
+        raise Conflict(f"main is checked out at {git.cwd} and moving it would overwrite: "
+                       f"{trial.stderr.decode(errors='replace').strip()}")

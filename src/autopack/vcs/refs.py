@@ -1,0 +1,72 @@
+"""The one function that moves a ref.
+
+A run writes only inside Autopack's own namespaces (`refs/heads/autopack/...` and
+`refs/tags/autopack/...`). Any other ref — `main`, the configured protected branch, a
+user's branch or tag — can be written only with a `PromotionGrant`, which only
+`autopack.vcs.promotion` creates (a test checks that no other module does). Every
+update is a compare-and-swap against the value the caller last saw, so two writers
+never silently overwrite each other and a repeated step cannot move a ref twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autopack.domain.errors import Conflict, PolicyViolation
+from autopack.vcs.git import ZERO_OID, Git, GitError
+
+AUTOPACK_NAMESPACES = ("refs/heads/autopack/", "refs/tags/autopack/")
+
+
+@dataclass(frozen=True)
+class PromotionGrant:
+    """Permission to write one ref outside Autopack's namespaces, for one promotion."""
+
+    ref: str
+    run_id: str
+
+
+def current(git: Git, ref: str) -> str | None:
+    """The commit a ref points at, or None when it does not exist."""
+    done = git.run("rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False)
+    return done.text if done.returncode == 0 else None
+
+
+def update_ref(
+    git: Git,
+    ref: str,
+    new: str,
+    old: str | None,
+    *,
+    reason: str,
+    grant: PromotionGrant | None = None,
+) -> None:
+    """Point `ref` at `new` if it currently points at `old` (None: must not exist)."""
+    _check_writable(ref, grant)
+    try:
+        git._update_ref_unguarded("-m", reason, ref, new, old or ZERO_OID)
+    except GitError as exc:
+        seen = current(git, ref)
+        raise Conflict(
+            f"{ref} was expected at {old or 'nothing'} but is at {seen or 'nothing'}; "
+            f"not moved ({exc.output_tail.strip()})"
+        ) from exc
+
+
+def delete_ref(git: Git, ref: str, old: str, *, reason: str) -> None:
+    """Delete one of Autopack's own refs if it still points at `old`."""
+    _check_writable(ref, None)
+    git._update_ref_unguarded("-m", reason, "-d", ref, old)
+
+
+def _check_writable(ref: str, grant: PromotionGrant | None) -> None:
+    if ".." in ref or not ref.startswith("refs/"):
+        raise PolicyViolation(f"{ref}: not a full ref name")
+    if ref.startswith(AUTOPACK_NAMESPACES):
+        return
+    if grant is not None and grant.ref == ref:
+        return
+    raise PolicyViolation(
+        f"{ref}: a run writes only refs/heads/autopack/* and refs/tags/autopack/*; "
+        "other refs move only through `autopack promote`"
+    )
