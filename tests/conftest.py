@@ -84,7 +84,8 @@ def db_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     """Settings over a fresh database and a runs folder in the test's temp dir."""
-    return Settings(database_url=db_url, runs_dir=tmp_path / "runs")
+    return Settings(database_url=db_url, runs_dir=tmp_path / "runs",
+                    data_dir=tmp_path / "data")
 
 
 class _Server(uvicorn.Server):
