@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import json
 import sys
@@ -19,6 +20,7 @@ from autopack.api.schemas import RunBrief, RunOut
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
 from autopack.settings import Settings
+from autopack.supervisor.apply import PromotionRefused
 from autopack.supervisor.service import Supervisor
 
 app = typer.Typer(
@@ -208,6 +210,56 @@ def regenerate(run_id: str) -> None:
         err.print(f"wrote {supervisor.artefacts.layout(run_id).root}")
     finally:
         supervisor.close()
+
+
+@app.command()
+def promote(
+    run_id: str,
+    repo: Annotated[Path | None, typer.Option(
+        "--repo", help="The repository (default: the one the run was started on).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would happen.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Promote a run's integration branch to main: the only way main is written.
+
+    Refused, with the reasons, unless the run is DONE_SUCCESS with every tier clean, no
+    budget failure and no excess minor-issue debt. Fast-forwards main, or merges when
+    main has moved (refused on conflict).
+    """
+    supervisor = _reader()
+    if supervisor is None:
+        raise NotFound("run", run_id)
+    try:
+        result = supervisor.apply.promote(run_id, actor=f"cli:{getpass.getuser()}",
+                                          repo=repo, dry_run=dry_run)
+    except PromotionRefused as exc:
+        if as_json:
+            print(json.dumps({"run_id": run_id, "eligible": False, "reasons": exc.reasons}))
+        err.print(f"not promoted: run {run_id} is not eligible", markup=False)
+        for reason in exc.reasons:
+            err.print(f"  - {reason}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        supervisor.close()
+    plan = result.plan
+    doc = {
+        "run_id": run_id, "eligible": True, "dry_run": dry_run, "action": plan.action.value,
+        "main_branch": plan.main_branch, "main_before": plan.old, "main_after": plan.new,
+        "integration_tip": plan.integration_tip,
+        "checkouts_updated": [str(p) for p in plan.checkouts],
+    }
+    if as_json:
+        print(json.dumps(doc))
+        return
+    verb = "would move" if dry_run else "moved"
+    if plan.action.value == "up-to-date":
+        out.print(f"{plan.main_branch} already contains run {run_id}; nothing to do")
+        return
+    out.print(f"{plan.main_branch} {verb} {plan.old[:12]} -> {plan.new[:12]} "
+              f"({plan.action.value})", highlight=False)
+    for path in plan.checkouts:
+        out.print(f"checkout {path} {'would follow' if dry_run else 'followed'}",
+                  highlight=False)
 
 
 @app.command()

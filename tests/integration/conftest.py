@@ -1,3 +1,3 @@
 """Fixtures shared by the integration tests."""
 
-from tests.integration.vcs_fixtures import project  # noqa: F401
+from tests.integration.vcs_fixtures import clean_project, project  # noqa: F401

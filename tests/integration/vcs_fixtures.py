@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from autopack.db.runs import PhaseStatusUpdate
+from autopack.domain.states import PhaseState
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
@@ -36,6 +38,21 @@ class Project:
         self.sup.create_run(spec, actor="test")
         return spec
 
+    def complete(self, run_id: str = "run-1", changes: dict[str, dict[str, bytes]] | None = None
+                 ) -> None:
+        """Walk every phase to COMPLETE; phases named in `changes` snapshot those files."""
+        for phase in self.sup.get_run(run_id).phases:
+            for state in (PhaseState.EXECUTING, PhaseState.GATE, PhaseState.CI_RUNNING):
+                self.sup.update_phase_status(run_id, phase.phase_id,
+                                             PhaseStatusUpdate(state), "test")
+            if changes and phase.phase_id in changes:
+                with self.sup.apply.attempt(run_id, phase.phase_id) as attempt:
+                    attempt.write_files(changes[phase.phase_id])  # type: ignore[arg-type]
+                    self.sup.apply.gate(run_id, phase.phase_id, attempt)
+                self.sup.apply.snapshot(run_id, phase.phase_id, attempt.number, tokens=1)
+            self.sup.update_phase_status(run_id, phase.phase_id,
+                                         PhaseStatusUpdate(PhaseState.COMPLETE), "test")
+
     def integration_tip(self, run_id: str = "run-1") -> str:
         return git(self.repo, "rev-parse", f"refs/heads/autopack/integration/{run_id}")
 
@@ -57,9 +74,20 @@ def project(settings: Settings, tmp_path: Path) -> Iterator[Project]:
     The attack tests write `../outside` relative to worktrees and the repo; `area` is the
     folder around the repository that must not gain anything.
     """
+    yield from _project(settings, tmp_path, user_edits=True)
+
+
+@pytest.fixture
+def clean_project(settings: Settings, tmp_path: Path) -> Iterator[Project]:
+    """A repository whose user has committed everything (main checked out, clean)."""
+    yield from _project(settings, tmp_path, user_edits=False)
+
+
+def _project(settings: Settings, tmp_path: Path, user_edits: bool) -> Iterator[Project]:
     area = tmp_path / "area"
     repo = make_repo(area / "project")
-    make_user_edits(repo)
+    if user_edits:
+        make_user_edits(repo)
     sup = Supervisor(settings)
     sup.start()
     proj = Project(repo, sup, fingerprint(repo), _beside(repo))

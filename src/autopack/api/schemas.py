@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from autopack.db.runs import RunView
+from autopack.domain.promotion import promotion_blockers, tier_cleanliness
 from autopack.domain.states import PhaseState, RunState, TierState
 
 Counter = Annotated[int, Field(ge=0, le=10**12)]
@@ -37,6 +38,7 @@ class PhaseOut(_FromRows):
     max_builder_attempts: int
     max_auditor_attempts: int
     incident_token_cap: int
+    scope: list[str] | None
     updated_at: datetime
 
 
@@ -56,6 +58,7 @@ class TierOut(_FromRows):
     ci_runs_used: int
     minor_issues_count: int
     major_issues_count: int
+    cleanliness: str
     updated_at: datetime
 
 
@@ -81,20 +84,37 @@ class RunBrief(_FromRows):
     created_at: datetime
     updated_at: datetime
     completed_at: datetime | None
+    repo_path: str | None
+    main_branch: str | None
+    base_commit: str | None
+    promoted_commit: str | None
+    promoted_at: datetime | None
+    promoted_by: str | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def integration_branch(self) -> str | None:
+        """`autopack/integration/{run_id}` when the run has a repository."""
+        return f"autopack/integration/{self.run_id}" if self.repo_path else None
 
 
 class RunOut(RunBrief):
     """A run with its tiers and phases."""
 
+    promotion_eligible_to_main: bool
+    promotion_blockers: list[str]
     tiers: list[TierOut]
     phases: list[PhaseOut]
 
     @classmethod
     def of(cls, view: RunView) -> RunOut:
         """The API shape of a run read."""
-        return cls.model_validate(
-            {**view.run._mapping, "tiers": view.tiers, "phases": view.phases}
-        )
+        blockers = promotion_blockers(view.run, view.tiers)
+        tiers = [{**t._mapping, "cleanliness": tier_cleanliness(t).value} for t in view.tiers]
+        return cls.model_validate({
+            **view.run._mapping, "tiers": tiers, "phases": view.phases,
+            "promotion_eligible_to_main": not blockers, "promotion_blockers": blockers,
+        })
 
 
 class EventOut(_FromRows):
@@ -138,6 +158,29 @@ class UpdateStatusResponse(BaseModel):
     run_state: RunState
     transitioned: bool
     phase: PhaseOut
+
+
+class CommitOut(BaseModel):
+    """One commit: its id, subject and commit time."""
+
+    sha: str
+    subject: str
+    committed_at: str
+
+
+class IntegrationStatusOut(BaseModel):
+    """Where a run's integration branch stands against main."""
+
+    run_id: str
+    repo_path: str | None
+    branch: str
+    exists: bool
+    base_commit: str | None
+    commit_count: int
+    latest_commit: CommitOut | None
+    main_branch: str | None
+    ahead_of_main: int
+    behind_main: int
 
 
 class Health(BaseModel):

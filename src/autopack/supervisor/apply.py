@@ -100,11 +100,7 @@ class GovernedApply:
         if spec.repo is None:
             return None
         path = Path(spec.repo.path).expanduser()
-        if not path.is_dir():
-            raise InvalidInput("repo.path", f"{spec.repo.path!r} is not a directory")
-        git = self.git(path)
-        if git.run("rev-parse", "--git-dir", check=False).returncode != 0:
-            raise InvalidInput("repo.path", f"{spec.repo.path!r} is not a git repository")
+        git = self._checked_git("repo.path", path)
         check_ref_safe("run.run_id", spec.run.run_id)
         for position, phase in enumerate(spec.phases):
             check_ref_safe(f"phases[{position}].phase_id", phase.phase_id)
@@ -220,7 +216,7 @@ class GovernedApply:
         blockers = promotion_blockers(view.run, view.tiers)
         if blockers:
             raise PromotionRefused(run_id, blockers)
-        git = self.git(repo) if repo is not None else self._repo_git(view)
+        git = self._repo_git(view) if repo is None else self._checked_git("--repo", repo)
         main_branch = view.run.main_branch or "main"
         plan = plan_promotion(git, run_id, main_branch, self.settings.promotion_merge)
         if dry_run:
@@ -231,6 +227,14 @@ class GovernedApply:
         return PromotionResult(run_id, False, plan, commit)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _checked_git(self, where: str, path: Path) -> Git:
+        if not path.is_dir():
+            raise InvalidInput(where, f"{str(path)!r} is not a directory")
+        git = self.git(path)
+        if git.run("rev-parse", "--git-dir", check=False).returncode != 0:
+            raise InvalidInput(where, f"{str(path)!r} is not a git repository")
+        return git
 
     def _view(self, run_id: str) -> RunView:
         with self.db.read() as session:

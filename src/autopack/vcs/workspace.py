@@ -23,10 +23,10 @@ from typing import IO
 
 from autopack.artefacts.atomic import write_bytes_atomic
 from autopack.domain.errors import AutopackError
+from autopack.domain.paths import path_problem
 from autopack.vcs import refs
 from autopack.vcs.changes import Change, read_change
 from autopack.vcs.git import Git, GitError
-from autopack.domain.paths import path_problem
 from autopack.vcs.scope import Refusal, ScopeViolation
 
 SCRATCH_PREFIX = "refs/heads/autopack/scratch/"

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Header, Query, Response, status
 from autopack.api.deps import PhaseId, RunCacheDep, RunId, SupervisorDep
 from autopack.api.run_cache import RunBodyCache
 from autopack.api.schemas import (
+    CommitOut,
     EventOut,
+    IntegrationStatusOut,
     PhaseOut,
     RunBrief,
     RunOut,
@@ -78,6 +80,28 @@ def get_run(
 def list_events(run_id: RunId, supervisor: SupervisorDep) -> list[EventOut]:
     """The run's append-only log of state changes."""
     return [EventOut.model_validate(e) for e in supervisor.events(run_id)]
+
+
+@router.get("/{run_id}/integration_status", response_model=IntegrationStatusOut,
+            responses={404: {"description": "unknown run"}})
+def integration_status(run_id: RunId, supervisor: SupervisorDep) -> IntegrationStatusOut:
+    """The run's integration branch: exists, commits since base, latest, ahead/behind main."""
+    view = supervisor.get_run(run_id)
+    found = supervisor.apply.status(run_id)
+    if found is None:
+        return IntegrationStatusOut(
+            run_id=run_id, repo_path=None, branch=f"autopack/integration/{run_id}",
+            exists=False, base_commit=None, commit_count=0, latest_commit=None,
+            main_branch=None, ahead_of_main=0, behind_main=0)
+    latest = None
+    if found.latest_commit is not None:
+        latest = CommitOut(sha=found.latest_commit, subject=found.latest_subject or "",
+                           committed_at=found.latest_at or "")
+    return IntegrationStatusOut(
+        run_id=run_id, repo_path=view.run.repo_path, branch=found.branch, exists=found.exists,
+        base_commit=found.base_commit, commit_count=found.commit_count, latest_commit=latest,
+        main_branch=found.main_branch, ahead_of_main=found.ahead_of_main,
+        behind_main=found.behind_main)
 
 
 @router.post(

@@ -1,0 +1,106 @@
+"""Only promotion can write main: every ref update goes through `refs.update_ref`, which
+refuses refs outside Autopack's namespaces without a grant that only promotion makes."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import autopack
+from autopack.domain.errors import Conflict, PolicyViolation
+from autopack.vcs import refs
+from autopack.vcs.git import Git
+from tests.gitutil import git, make_repo
+
+SRC = Path(autopack.__file__).parent
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {p.relative_to(SRC).as_posix(): ast.parse(p.read_text())
+            for p in sorted(SRC.rglob("*.py"))}
+
+
+def _names_used(tree: ast.Module) -> set[str]:
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            used.add(node.attr)
+        elif isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.alias):
+            used.add(node.name.split(".")[-1])
+    return used
+
+
+def test_only_promotion_makes_a_grant_and_only_refs_moves_refs() -> None:
+    modules = _modules()
+    granting = {m for m, t in modules.items() if "PromotionGrant" in _names_used(t)}
+    assert granting == {"vcs/refs.py", "vcs/promotion.py"}
+    unguarded = {m for m, t in modules.items() if "_update_ref_unguarded" in _names_used(t)}
+    assert unguarded == {"vcs/refs.py"}  # (defined in vcs/git.py)
+
+
+def test_only_the_git_runner_starts_processes() -> None:
+    spawning = set()
+    for module, tree in _modules().items():
+        names = _names_used(tree)
+        if names & {"subprocess", "system", "popen", "execv", "execvp", "spawnv", "pty"}:
+            spawning.add(module)
+    assert spawning == {"vcs/git.py"}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.mark.parametrize("args", [
+    ("update-ref", "refs/heads/main", "HEAD~0"), ("branch", "-f", "main", "HEAD"),
+    ("push", ".", "HEAD:main"), ("reset", "--hard"), ("commit", "-m", "x"),
+    ("tag", "v1"), ("merge", "main"), ("checkout", "-b", "x"), ("switch", "-c", "x"),
+    ("symbolic-ref", "HEAD", "refs/heads/x"), ("fetch", "."), ("rebase", "main"),
+])
+def test_the_git_runner_refuses_ref_writing_commands(repo: Path, args: tuple[str, ...]) -> None:
+    before = git(repo, "for-each-ref")
+    with pytest.raises(PolicyViolation, match="refs move only through"):
+        Git(repo).run(*args)
+    assert git(repo, "for-each-ref") == before
+
+
+@pytest.mark.parametrize("ref", [
+    "refs/heads/main", "refs/heads/feature", "refs/tags/v1", "refs/heads/autopack",
+    "refs/heads/autopack/../main", "refs/heads/autopackx/y", "refs/remotes/origin/main",
+    "HEAD", "main",
+])
+def test_update_ref_refuses_every_ref_outside_autopacks_namespaces(repo: Path, ref: str) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    before = git(repo, "for-each-ref")
+    with pytest.raises(PolicyViolation):
+        refs.update_ref(Git(repo), ref, head, None, reason="attack")
+    with pytest.raises(PolicyViolation):  # a grant for another ref does not help
+        refs.update_ref(Git(repo), ref, head, None, reason="attack",
+                        grant=refs.PromotionGrant(ref="refs/heads/other", run_id="r"))
+    assert git(repo, "for-each-ref") == before
+
+
+def test_update_ref_is_compare_and_swap(repo: Path) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    runner = Git(repo)
+    refs.update_ref(runner, "refs/heads/autopack/x", head, None, reason="create")
+    with pytest.raises(Conflict, match="expected at nothing"):
+        refs.update_ref(runner, "refs/heads/autopack/x", head, None, reason="again")
+    with pytest.raises(Conflict):
+        refs.update_ref(runner, "refs/heads/autopack/x", head, "1" * 40, reason="stale")
+    assert refs.current(runner, "refs/heads/autopack/x") == head
+
+
+def test_git_variables_of_the_caller_never_redirect_a_command(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = make_repo(tmp_path / "other", {"f": "other\n"})
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "evil-index"))
+    assert Git(repo).text("rev-parse", "HEAD") == git(repo, "rev-parse", "HEAD")
+    assert not (tmp_path / "evil-index").exists()
