@@ -65,9 +65,12 @@ def test_fast_forward_moves_main_and_the_clean_checkout_with_it(
     assert run.promoted_at is not None
     events = clean_project.sup.events("run-1")
     assert "promoted to main" in (events[-1].reason or "")
+    events_before = len(clean_project.sup.events("run-1"))
     again = clean_project.sup.apply.promote("run-1", actor="t")
     assert again.plan.action is PromotionAction.UP_TO_DATE
     assert git(clean_project.repo, "rev-parse", "main") == tip
+    assert len(clean_project.sup.events("run-1")) == events_before
+    assert clean_project.sup.get_run("run-1").run.promoted_by == "cli:alice"
 
 
 def test_when_main_moved_promotion_merges(clean_project: Project) -> None:

@@ -39,7 +39,7 @@ from autopack.vcs.integration import (
     integration_status,
     main_tip,
 )
-from autopack.vcs.promotion import PromotionPlan, plan_promotion, promote
+from autopack.vcs.promotion import PromotionAction, PromotionPlan, plan_promotion, promote
 from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_changes
 from autopack.vcs.snapshot import Snapshot, SnapshotRequest, take_snapshot
 from autopack.vcs.workspace import Attempt, Worktrees
@@ -222,8 +222,10 @@ class GovernedApply:
         if dry_run:
             return PromotionResult(run_id, True, plan, plan.old)
         commit = promote(git, plan)
-        with self.db.write() as session:
-            runs.record_promotion(session, run_id, commit, plan.action.value, actor)
+        already = plan.action is PromotionAction.UP_TO_DATE and view.run.promoted_commit
+        if not already:
+            with self.db.write() as session:
+                runs.record_promotion(session, run_id, commit, plan.action.value, actor)
         return PromotionResult(run_id, False, plan, commit)
 
     # -- helpers -------------------------------------------------------------------------
