@@ -44,7 +44,8 @@ def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
     if "scripts/run.sh" in content:
         (path / "scripts/run.sh").chmod(0o755)
     git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", "initial")
+    # No background gc racing the test (10,000 loose objects would start one).
+    git(path, "-c", "gc.auto=0", "commit", "-q", "-m", "initial")
     return path
 
 

@@ -24,3 +24,13 @@ def tree(root: Path, skip: str = "db") -> dict[str, bytes]:
     """Every file under `root` (but the database folder) with its bytes."""
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and p.relative_to(root).parts[0] != skip}
+
+
+def table_rows(url: str, table: str) -> list[dict[str, object]]:
+    """Every row of one table, as dicts."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(Base.metadata.tables[table]))]
+    finally:
+        engine.dispose()

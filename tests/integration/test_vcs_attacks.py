@@ -10,12 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
 
-from autopack.db.models import Base
 from autopack.vcs.scope import ScopeViolation
 from autopack.vcs.workspace import Attempt
 from tests.gitutil import git
+from tests.integration.helpers import table_rows
 from tests.integration.vcs_fixtures import Project
 
 
@@ -180,15 +179,6 @@ ATTACKS: list[tuple[Callable[[Attempt, Project], None], str, str]] = [
 ]
 
 
-def _rows(url: str, table: str) -> list[dict[str, object]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(Base.metadata.tables[table]))]
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.parametrize(("attack", "path", "rule"), ATTACKS,
                          ids=[a[0].__name__ for a in ATTACKS])
 def test_attack_is_refused_recorded_and_leaves_nothing(
@@ -217,12 +207,12 @@ def test_attack_is_refused_recorded_and_leaves_nothing(
     project.assert_untouched()
     # Recorded: the attempt with its evidence, and an issue per refusal.
     url = project.sup.settings.database_url
-    attempts = _rows(url, "attempts")
+    attempts = table_rows(url, "attempts")
     assert [(a["number"], a["gate_status"]) for a in attempts] == [(1, "refused")]
     assert {"path": path, "rule": rule} in [
         {k: r[k] for k in ("path", "rule")} for r in attempts[0]["refusals"]]  # type: ignore[attr-defined]
     assert attempts[0]["diff"], "the refused change is kept as evidence"
-    issues = _rows(url, "issues")
+    issues = table_rows(url, "issues")
     assert any(i["source"] == "gate" and i["category"] == f"gate_{rule}"
                and i["severity"] == "major" for i in issues)
     index = project.sup.issue_index("run-1")

@@ -11,15 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select
 
-from autopack.db.models import Base
 from autopack.domain.errors import Conflict
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 from autopack.vcs.git import Git
 from autopack.vcs.workspace import Worktrees
 from tests.gitutil import fingerprint, git, make_repo, tree_of
+from tests.integration.helpers import table_rows
 from tests.integration.vcs_fixtures import Project
 
 DIFF = b"""diff --git a/src/app.py b/src/app.py
@@ -32,15 +31,6 @@ DIFF = b"""diff --git a/src/app.py b/src/app.py
 +def sub(a, b):
 +    return a - b
 """
-
-
-def _rows(url: str, table: str) -> list[dict[str, object]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(select(Base.metadata.tables[table]))]
-    finally:
-        engine.dispose()
 
 
 def test_run_start_creates_the_integration_branch_at_mains_tip(project: Project) -> None:
@@ -82,10 +72,10 @@ def test_a_diff_is_gated_and_snapshotted_with_trailers_tag_and_issue_file(
     assert document["phase_id"] == "P1" and document["issues"] == []
     assert "def sub" in git(project.repo, "show", f"{tip}:src/app.py")
     assert git(project.repo, "branch", "--list", "autopack/scratch/*") == ""
-    attempts = _rows(project.sup.settings.database_url, "attempts")
+    attempts = table_rows(project.sup.settings.database_url, "attempts")
     assert [(a["number"], a["gate_status"]) for a in attempts] == [(1, "passed")]
     assert b"def sub" in attempts[0]["diff"]  # type: ignore[operator]
-    snapshots = _rows(project.sup.settings.database_url, "snapshots")
+    snapshots = table_rows(project.sup.settings.database_url, "snapshots")
     assert [(s["phase_id"], s["commit"]) for s in snapshots] == [("P1", tip)]
     project.assert_untouched()
 
@@ -105,7 +95,7 @@ def test_snapshot_twice_or_after_a_crash_never_commits_again(project: Project) -
     assert project.integration_tip() == first.commit
     assert git(project.repo, "rev-list", "--count",
                "main..autopack/integration/run-1") == "1"
-    assert len(_rows(project.sup.settings.database_url, "snapshots")) == 1
+    assert len(table_rows(project.sup.settings.database_url, "snapshots")) == 1
     project.assert_untouched()
 
 
@@ -183,6 +173,17 @@ def test_snapshot_refuses_when_the_branch_moved_under_the_attempt(project: Proje
     with pytest.raises(Conflict, match="not at"):
         project.sup.apply.snapshot("run-1", "P1", 1, tokens=0)
     assert git(project.repo, "tag", "--list", "autopack/snapshots/run-1/00-P1") == ""
+    project.assert_untouched()
+
+
+def test_a_data_dir_inside_the_working_tree_is_refused(project: Project) -> None:
+    from autopack.domain.errors import ConfigError
+
+    project.sup.apply.settings.data_dir = project.repo / ".autopack-data"
+    with pytest.raises(ConfigError, match=r"AUTOPACK_DATA_DIR.*inside the working tree"):
+        project.start()
+    assert git(project.repo, "branch", "--list", "autopack/*") == ""
+    assert project.sup.list_runs() == []
     project.assert_untouched()
 
 

@@ -21,8 +21,9 @@ ZERO_OID = "0" * 40
 _TAIL_CHARS = 2000
 
 # Options that make every command independent of hooks, signing and prompts in the
-# user's configuration. The empty hooks directory disables hooks (including
-# reference-transaction and post-checkout); fsmonitor would run a configured program.
+# user's configuration, and patient with a concurrent gc. The empty hooks directory
+# disables hooks (including reference-transaction and post-checkout); fsmonitor would
+# run a configured program.
 _SAFE_CONFIG = (
     "-c", "core.hooksPath=/dev/null",
     "-c", "core.fsmonitor=false",
@@ -30,6 +31,9 @@ _SAFE_CONFIG = (
     "-c", "tag.gpgSign=false",
     "-c", "core.quotePath=false",
     "-c", "advice.detachedHead=false",
+    # Wait (instead of failing at once) while a concurrent `git gc` holds packed-refs.
+    "-c", "core.packedRefsTimeout=10000",
+    "-c", "core.filesRefLockTimeout=2000",
 )
 
 # Subcommands that write refs (or can). They are refused here: a ref moves only through

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from autopack.artefacts.atomic import write_bytes_atomic
-from autopack.domain.errors import AutopackError
+from autopack.domain.errors import AutopackError, ConfigError
 from autopack.domain.paths import path_problem
 from autopack.vcs import refs
 from autopack.vcs.changes import Change, read_change
@@ -109,6 +109,10 @@ class Worktrees:
         common = Path(repo.text("rev-parse", "--path-format=absolute", "--git-common-dir"))
         key = hashlib.sha256(str(common.resolve()).encode()).hexdigest()[:12]
         self.root = data_dir / "worktrees" / f"{common.parent.name or 'repo'}-{key}"
+        top = repo.run("rev-parse", "--show-toplevel", check=False)
+        if top.returncode == 0 and data_dir.resolve().is_relative_to(Path(top.text).resolve()):
+            raise ConfigError("AUTOPACK_DATA_DIR", f"{data_dir} is inside the working tree "
+                              f"of {top.text}; attempt worktrees must live outside it")
 
     def open(self, run_id: str, phase_id: str, number: int, base: str) -> Attempt:
         """A fresh worktree for attempt `number` of a phase, on a scratch branch at `base`."""
