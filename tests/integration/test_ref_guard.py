@@ -104,3 +104,14 @@ def test_git_variables_of_the_caller_never_redirect_a_command(
     monkeypatch.setenv("GIT_INDEX_FILE", str(tmp_path / "evil-index"))
     assert Git(repo).text("rev-parse", "HEAD") == git(repo, "rev-parse", "HEAD")
     assert not (tmp_path / "evil-index").exists()
+
+
+def test_a_failing_git_command_names_command_exit_code_and_output(repo: Path) -> None:
+    from autopack.vcs.git import GitError
+
+    with pytest.raises(GitError) as failed:
+        Git(repo).run("cat-file", "-p", "no-such-object")
+    assert failed.value.command[-3:] == ["cat-file", "-p", "no-such-object"]
+    assert failed.value.returncode == 128
+    assert "no-such-object" in failed.value.output_tail
+    assert "`git cat-file -p no-such-object` exited 128" in str(failed.value)
