@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     """A canonical diff larger than this is stored as a summary only."""
     promotion_merge: bool = True
     """Promote by a merge commit when main has moved; false: fast-forward only."""
+    ruleset: Path | None = None
+    """The project ruleset (`project_ruleset_vN.json`); None: the built-in defaults."""
+    """Promote by a merge commit when main has moved; false: fast-forward only."""
 
     @field_validator("database_url")
     @classmethod

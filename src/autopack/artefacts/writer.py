@@ -104,6 +104,10 @@ class ArtefactWriter:
         write_text_atomic(layout.run_issue_index,
                           to_json(run_index_document(view.run, list(by_key.values()), link_list)))
 
+    def write_strategy(self, layout: RunLayout, version: int, document: str) -> None:
+        """`project_implementation_strategy_v{N}.json`, the run's frozen strategy."""
+        write_text_atomic(layout.strategy_file(version), document)
+
     def write_all(self, layout: RunLayout, view: RunView) -> None:
         """Every view of the run, and the empty issues/ folder."""
         layout.issues_dir.mkdir(parents=True, exist_ok=True)

@@ -294,3 +294,26 @@ def top_backlog(session: Session, project_id: str, limit: int) -> Sequence[Row[A
         .order_by(_BACKLOG.c.seen_in_runs.desc(), _BACKLOG.c.seen_in_tiers.desc(),
                   _BACKLOG.c.occurrence_count.desc(), _BACKLOG.c.issue_key).limit(limit)
     ).all()
+
+
+def open_backlog_with_evidence(session: Session, project_id: str
+                               ) -> list[tuple[Row[Any], list[str]]]:
+    """A project's unresolved backlog rows, each with the evidence its issues recorded."""
+    rows = session.execute(
+        select(_BACKLOG).where(_BACKLOG.c.project_id == project_id,
+                               _BACKLOG.c.status != BacklogStatus.RESOLVED.value)
+        .order_by(_BACKLOG.c.issue_key)
+    ).all()
+    if not rows:
+        return []
+    evidence: dict[str, list[str]] = {}
+    found = session.execute(
+        select(_ISSUES.c.issue_key, _ISSUES.c.evidence_refs)
+        .join(_RUNS, _RUNS.c.run_id == _ISSUES.c.run_id)
+        .where(_RUNS.c.project_id == project_id,
+               _ISSUES.c.issue_key.in_([r.issue_key for r in rows]))
+        .order_by(_ISSUES.c.issue_key, _ISSUES.c.id)
+    ).all()
+    for key, refs in found:
+        evidence[key] = _merge_evidence(evidence.get(key, []), refs or [])
+    return [(row, evidence.get(row.issue_key, [])) for row in rows]

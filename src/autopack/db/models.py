@@ -239,6 +239,19 @@ class SnapshotRow(Base):
     )
 
 
+class StrategyRow(Base):
+    """A run's compiled strategy, frozen when the run is created (insert-only)."""
+
+    __tablename__ = "strategies"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    document: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ProjectRow(Base):
     """A project: the scope of an issue backlog; counts its runs."""
 

@@ -7,7 +7,8 @@ unit of work. Moves on one run are serialised by locking the run row first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -20,7 +21,6 @@ from sqlalchemy.orm import Session
 from autopack.db import issues
 from autopack.db.models import Base, utcnow
 from autopack.db.run_lock import lock_active_run
-from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from autopack.domain.rollup import check_one_active_phase, run_steps_for, tier_state_for
 from autopack.domain.states import PhaseState, RunState, TierState
@@ -28,8 +28,8 @@ from autopack.domain.transitions import transition
 from autopack.issues.rules import AgingPolicy, DebtStatus, IssueSource, IssueState, Severity
 from autopack.plan.spec import RunSpec
 
-_RUNS, _TIERS, _PHASES, _EVENTS = (
-    Base.metadata.tables[t] for t in ("runs", "tiers", "phases", "events")
+_RUNS, _TIERS, _PHASES, _EVENTS, _STRATEGIES = (
+    Base.metadata.tables[t] for t in ("runs", "tiers", "phases", "events", "strategies")
 )
 CREATION_STEPS = (RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING)
 
@@ -108,33 +108,39 @@ def _event(
 
 
 def create_run(
-    session: Session, spec: RunSpec, budgets: BudgetDefaults, aging: AgingPolicy, actor: str,
-    repo: RepoBinding | None = None,
-) -> None:
-    """Insert a run with its tiers and phases, queued, with the events of its creation.
+    session: Session, spec: RunSpec, aging: AgingPolicy, actor: str,
+    compile_strategy: Callable[[Sequence[tuple[Any, list[str]]]], dict[str, Any]],
+    strategy_json: Callable[[dict[str, Any]], str], repo: RepoBinding | None = None,
+) -> dict[str, Any]:
+    """Insert a run, its tiers and phases (queued) as its strategy compiled them, the
+    frozen strategy, and the events of its creation. Returns the strategy.
 
-    The run is numbered within its project, and the project's backlog is aged by it.
+    The run is numbered within its project and the project's backlog is aged by it
+    before the strategy is compiled, so aged issues shape it.
     """
     fields = spec.run
-    caps = run_caps(budgets, len(spec.phases), fields.token_cap, fields.max_phases,
-                    fields.max_duration_minutes)
-    if len(spec.phases) > caps.max_phases:
-        raise InvalidInput(
-            "phases", f"{len(spec.phases)} phases exceed max_phases={caps.max_phases}; "
-            "split the plan into several runs by tier"
-        )
     if session.execute(select(_RUNS.c.run_id).where(_RUNS.c.run_id == fields.run_id)).first():
         raise Conflict(f"run {fields.run_id!r} already exists")
     now = utcnow()
     seq = issues.next_project_run(session, fields.project_id, now)
+    issues.age_backlog(session, fields.project_id, seq, aging)
+    strategy = compile_strategy(issues.open_backlog_with_evidence(session, fields.project_id))
+    caps = strategy["run"]
+    if len(strategy["phases"]) > caps["max_phases"]:
+        parts = ", ".join(f"{p['run_id']} ({len(p['phase_ids'])} phases)"
+                          for p in strategy["split"])
+        raise InvalidInput(
+            "phases", f"{len(strategy['phases'])} phases exceed max_phases="
+            f"{caps['max_phases']}; split the plan into several runs by tier: {parts}"
+        )
     try:
         session.execute(insert(_RUNS).values(
             run_id=fields.run_id, project_id=fields.project_id, project_run_seq=seq,
             debt_status=DebtStatus.CLEAN.value, state=RunState.PHASE_QUEUEING.value,
-            safety_profile=fields.safety_profile.value, run_scope=fields.run_scope.value,
-            token_cap=caps.token_cap, max_phases=caps.max_phases,
-            max_duration_minutes=caps.max_duration_minutes,
-            max_minor_issues_total=caps.max_minor_issues_total,
+            safety_profile=strategy["safety_profile"], run_scope=strategy["run_scope"],
+            token_cap=caps["token_cap"], max_phases=caps["max_phases"],
+            max_duration_minutes=caps["max_duration_minutes"],
+            max_minor_issues_total=caps["max_minor_issues_total"],
             tokens_used=0, ci_runs_used=0, minor_issues_count=0, major_issues_count=0,
             created_at=now, updated_at=now, version=1,
             repo_path=repo.path if repo else None,
@@ -143,57 +149,62 @@ def create_run(
         ))
     except IntegrityError as exc:
         raise Conflict(f"run {fields.run_id!r} already exists") from exc
-    issues.age_backlog(session, fields.project_id, seq, aging)
-    session.execute(insert(_TIERS), _tier_rows(spec, budgets, now))
-    phase_caps = budgets.phase
+    document = strategy_json(strategy)
+    session.execute(insert(_STRATEGIES).values(
+        run_id=fields.run_id, version=strategy["version"], document=document,
+        sha256=hashlib.sha256(document.encode()).hexdigest(), created_at=now,
+    ))
+    session.execute(insert(_TIERS), [
+        {
+            "run_id": fields.run_id, "tier_id": t["tier_id"], "tier_index": t["tier_index"],
+            "name": t["name"], "description": t["description"],
+            "state": TierState.PENDING.value, "token_cap": t["token_cap"],
+            "ci_run_cap": t["ci_run_cap"],
+            "max_minor_issues_tolerated": t["max_minor_issues_tolerated"],
+            "max_major_issues_tolerated": t["max_major_issues_tolerated"],
+            "tokens_used": 0, "ci_runs_used": 0, "minor_issues_count": 0,
+            "major_issues_count": 0, "updated_at": now,
+        }
+        for t in strategy["tiers"]
+    ])
     session.execute(insert(_PHASES), [
         {
-            "run_id": fields.run_id, "tier_id": p.tier_id, "phase_id": p.phase_id,
-            "phase_index": p.phase_index, "name": p.name, "description": p.description,
-            "task_category": p.task_category.value if p.task_category else None,
-            "complexity": p.complexity.value if p.complexity else None,
-            "builder_mode": p.builder_mode.value if p.builder_mode else None,
+            "run_id": fields.run_id, "tier_id": p["tier_id"], "phase_id": p["phase_id"],
+            "phase_index": p["phase_index"], "name": p["name"], "description": p["description"],
+            "task_category": p["task_category"], "complexity": p["complexity"],
+            "builder_mode": p["builder_mode"],
             "state": PhaseState.QUEUED.value, "builder_attempts": 0, "tokens_used": 0,
             "minor_issues_count": 0, "major_issues_count": 0,
             "issue_state": IssueState.NO_ISSUES.value,
-            "max_builder_attempts": phase_caps.max_builder_attempts,
-            "max_auditor_attempts": phase_caps.max_auditor_attempts,
-            "incident_token_cap": phase_caps.incident_token_cap, "updated_at": now,
-            "scope": p.scope,
+            "max_builder_attempts": p["max_builder_attempts"],
+            "max_auditor_attempts": p["max_auditor_attempts"],
+            "incident_token_cap": p["incident_token_cap"], "updated_at": now,
+            "scope": p["allowed_scope"],
         }
-        for p in spec.phases
+        for p in strategy["phases"]
     ])
     events = [
         _event(fields.run_id, "run", fields.run_id, old.value if old else None, new.value,
-               actor, now)
+               actor, now, "strategy compiled and frozen" if new is RunState.RUN_CREATED
+               else None)
         for old, new in zip((None, *CREATION_STEPS[:-1]), CREATION_STEPS, strict=True)
     ]
-    events += [_event(fields.run_id, "tier", t.tier_id, None, TierState.PENDING.value, actor,
-                      now) for t in spec.tiers]
-    events += [_event(fields.run_id, "phase", p.phase_id, None, PhaseState.QUEUED.value, actor,
-                      now) for p in spec.phases]
+    events += [_event(fields.run_id, "tier", t["tier_id"], None, TierState.PENDING.value,
+                      actor, now) for t in strategy["tiers"]]
+    events += [_event(fields.run_id, "phase", p["phase_id"], None, PhaseState.QUEUED.value,
+                      actor, now) for p in strategy["phases"]]
     session.execute(insert(_EVENTS), events)
+    return strategy
 
 
-def _tier_rows(spec: RunSpec, budgets: BudgetDefaults, now: datetime) -> list[dict[str, Any]]:
-    phase_counts: dict[str, int] = {}
-    for phase in spec.phases:
-        phase_counts[phase.tier_id] = phase_counts.get(phase.tier_id, 0) + 1
-    rows = []
-    for tier in spec.tiers:
-        caps = tier_caps(budgets, [budgets.phase.incident_token_cap] *
-                         phase_counts.get(tier.tier_id, 0), spec.run.safety_profile)
-        rows.append({
-            "run_id": spec.run.run_id, "tier_id": tier.tier_id, "tier_index": tier.tier_index,
-            "name": tier.name, "description": tier.description,
-            "state": TierState.PENDING.value, "token_cap": caps.token_cap,
-            "ci_run_cap": caps.ci_run_cap,
-            "max_minor_issues_tolerated": caps.max_minor_issues_tolerated,
-            "max_major_issues_tolerated": caps.max_major_issues_tolerated,
-            "tokens_used": 0, "ci_runs_used": 0, "minor_issues_count": 0,
-            "major_issues_count": 0, "updated_at": now,
-        })
-    return rows
+def get_strategy(session: Session, run_id: str) -> Row[Any]:
+    """A run's frozen strategy row, or NotFound."""
+    row = session.execute(
+        select(_STRATEGIES).where(_STRATEGIES.c.run_id == run_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("strategy of run", run_id)
+    return row
 
 
 def get_run(session: Session, run_id: str) -> RunView:

@@ -7,6 +7,7 @@ A refused request therefore writes nothing: no row and no file.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,14 @@ from autopack.db.runs import PhaseStatusResult, PhaseStatusUpdate, RunView
 from autopack.issues.documents import backlog_document, run_index_document
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
+from autopack.strategy.engine import (
+    BacklogItem,
+    StrategyInput,
+    compile_strategy,
+    effective_aging,
+)
+from autopack.strategy.engine import to_json as strategy_json
+from autopack.strategy.ruleset import BUILTIN, Ruleset, load_ruleset
 from autopack.supervisor.apply import GovernedApply
 
 
@@ -41,19 +50,55 @@ class Supervisor:
         """Release database connections."""
         self.db.dispose()
 
-    def create_run(self, spec: RunSpec, actor: str) -> RunView:
-        """Create a run with its tiers and phases, queued; write its folder and backlog.
+    def create_run(
+        self, spec: RunSpec, actor: str, ruleset: tuple[Ruleset, str] | None = None
+    ) -> RunView:
+        """Create a run with its tiers and phases, queued, as its strategy compiles them
+        (from `ruleset`, else the configured one, else the built-in defaults); freeze the
+        strategy; write the run folder and the backlog.
 
         With a repository, its main tip becomes the run's base commit and the
         integration branch `autopack/integration/{run_id}` is created there.
         """
+        rules, source = ruleset or self.ruleset()
         binding = self.apply.bind(spec)
         with self.db.write() as session:
-            runs.create_run(session, spec, self.settings.budgets, self.settings.aging, actor,
-                            binding)
+            runs.create_run(session, spec, effective_aging(rules, self.settings.aging), actor,
+                            lambda backlog: self._compile(spec, rules, source, backlog),
+                            strategy_json, binding)
         if binding is not None:
             self.apply.start(spec.run.run_id, binding)
         return self.regenerate(spec.run.run_id)
+
+    def ruleset(self) -> tuple[Ruleset, str]:
+        """The configured ruleset and where it came from (`builtin` when none is set)."""
+        if self.settings.ruleset is None:
+            return BUILTIN, "builtin"
+        return load_ruleset(self.settings.ruleset), str(self.settings.ruleset)
+
+    def dry_run(self, spec: RunSpec, ruleset: tuple[Ruleset, str] | None = None
+                ) -> dict[str, Any]:
+        """The strategy `spec` would get now, with the project's backlog; writes nothing."""
+        rules, source = ruleset or self.ruleset()
+        with self.db.read() as session:
+            backlog = issues.open_backlog_with_evidence(session, spec.run.project_id)
+        return self._compile(spec, rules, source, backlog)
+
+    def strategy(self, run_id: str) -> dict[str, Any]:
+        """A run's frozen strategy document."""
+        with self.db.read() as session:
+            document: str = runs.get_strategy(session, run_id).document
+        loaded: dict[str, Any] = json.loads(document)
+        return loaded
+
+    def _compile(self, spec: RunSpec, rules: Ruleset, source: str,
+                 backlog: Sequence[tuple[Any, list[str]]]) -> dict[str, Any]:
+        items = tuple(BacklogItem(
+            issue_key=row.issue_key, category=row.category, base_severity=row.base_severity,
+            status=row.status, age_in_runs=row.age_in_runs, age_in_tiers=row.age_in_tiers,
+            evidence_refs=tuple(evidence)) for row, evidence in backlog)
+        return compile_strategy(StrategyInput(spec, rules, source, items, self.settings.budgets,
+                                              self.settings.aging))
 
     def get_run(self, run_id: str) -> RunView:
         """A run with its tiers and phases."""
@@ -118,7 +163,10 @@ class Supervisor:
         """Rewrite every view of a run, and its project's backlog, from the database."""
         with self.artefacts.locked(run_id) as layout:
             view, rows, links, seen = self._read_with_issues(run_id)
+            with self.db.read() as session:
+                strategy = runs.get_strategy(session, run_id)
             self.artefacts.write_all(layout, view)
+            self.artefacts.write_strategy(layout, strategy.version, strategy.document)
             self.artefacts.write_issues(layout, view, rows, links, seen)
         self._write_backlog(view.run.project_id)
         return view

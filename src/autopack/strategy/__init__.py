@@ -1,0 +1,1 @@
+"""Rulesets, built-in defaults and the StrategyEngine (SPEC §6-§11)."""
