@@ -19,7 +19,10 @@ from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
+from autopack.plan.spec import load_run_spec
 from autopack.settings import Settings
+from autopack.strategy.engine import to_json as strategy_json
+from autopack.strategy.ruleset import load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
 from autopack.supervisor.service import Supervisor
 
@@ -31,7 +34,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # messages are never cut across lines
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
 
@@ -210,6 +213,63 @@ def regenerate(run_id: str) -> None:
         err.print(f"wrote {supervisor.artefacts.layout(run_id).root}")
     finally:
         supervisor.close()
+
+
+strategy_app = typer.Typer(help="Compile strategies; print the ruleset schema.",
+                           no_args_is_help=True)
+app.add_typer(strategy_app, name="strategy")
+
+
+@strategy_app.command("dry-run")
+def strategy_dry_run(
+    plan: Annotated[Path | None, typer.Option("--plan", help="A JSON run spec.")] = None,
+    ruleset: Annotated[Path | None, typer.Option(
+        "--ruleset", help="project_ruleset_vN.json (default: AUTOPACK_RULESET, else "
+        "the built-in defaults).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Compile the strategy a plan would get, without starting anything."""
+    if plan is None:
+        raise InvalidInput("--plan", "name the plan file (a JSON run spec)")
+    spec = load_run_spec(plan)
+    chosen = (load_ruleset(ruleset), str(ruleset)) if ruleset is not None else None
+    supervisor = _reader()
+    if supervisor is None:  # nothing ran here yet: no backlog, and nothing is created
+        supervisor = Supervisor(_settings())
+        try:
+            document = supervisor.dry_run_offline(spec, chosen)
+        finally:
+            supervisor.close()
+    else:
+        try:
+            document = supervisor.dry_run(spec, chosen)
+        finally:
+            supervisor.close()
+    if as_json:
+        print(strategy_json(document), end="")
+        return
+    out.print(f"strategy for run {document['run_id']} ({document['safety_profile']}, "
+              f"{document['run_scope']}, adoption stage {document['adoption_stage']}; "
+              f"ruleset {document['ruleset']['source']})", highlight=False)
+    table = Table("phase", "tier", "category", "complexity", "mode", "CI", "attempts",
+                  "tokens", "auditor", "auto-apply")
+    for p in document["phases"]:
+        table.add_row(p["phase_id"], p["tier_id"], p["task_category"], p["complexity"],
+                      p["builder_mode"], p["ci_profile"],
+                      f"{p['max_builder_attempts']}/{p['max_auditor_attempts']}",
+                      str(p["incident_token_cap"]), p["auditor_profile"] or "-",
+                      "yes" if p["auto_apply"] else "no")
+    out.print(table)
+    if len(document["split"]) > 1:
+        out.print("split into runs: " + ", ".join(
+            f"{part['run_id']} ({len(part['phase_ids'])} phases)" for part in document["split"]))
+    out.print("reasons: autopack strategy dry-run --json", highlight=False)
+
+
+@strategy_app.command("schema")
+def strategy_schema() -> None:
+    """Print the JSON Schema of project_ruleset_vN.json."""
+    print(json.dumps(ruleset_schema(), indent=2, sort_keys=True))
 
 
 @app.command()

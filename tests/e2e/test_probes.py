@@ -25,6 +25,12 @@ def _probe(name: str, work: Path) -> str:
     return result.stdout
 
 
+def test_strategy_probe_passes(tmp_path: Path) -> None:
+    out = _probe("autonomous_probe_strategy.sh", tmp_path)
+    assert "P1 ci_profile = strict" in out and "P1 auditor_profile = orchestrator_review" in out
+    assert not list((tmp_path / ".autonomous_runs").glob("*/run_summary.md"))
+
+
 @pytest.mark.parametrize("name", ["autonomous_probe_run_state.sh", "autonomous_probe_issues.sh"])
 def test_probe_passes(name: str, tmp_path: Path) -> None:
     _probe(name, tmp_path)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from autopack import __version__
 from autopack.api.limits import BodySizeLimit
-from autopack.api.routers import health, issues, runs
+from autopack.api.routers import health, issues, runs, strategy
 from autopack.api.run_cache import RunBodyCache
 from autopack.db.database import DatabaseUnavailable
 from autopack.domain.errors import (
@@ -68,4 +68,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(runs.router)
     app.include_router(issues.router)
+    app.include_router(strategy.router)
     return app

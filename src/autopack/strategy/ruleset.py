@@ -126,7 +126,8 @@ def json_path(location: tuple[int | str, ...]) -> str:
     """`$.a.b[2].c` for a pydantic error location."""
     out = "$"
     for part in location:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+        if part != "[key]":  # pydantic's marker for "the key itself is wrong"
+            out += f"[{part}]" if isinstance(part, int) else f".{part}"
     return out
 
 

@@ -84,6 +84,13 @@ class Supervisor:
             backlog = issues.open_backlog_with_evidence(session, spec.run.project_id)
         return self._compile(spec, rules, source, backlog)
 
+    def dry_run_offline(
+        self, spec: RunSpec, ruleset: tuple[Ruleset, str] | None = None
+    ) -> dict[str, Any]:
+        """The strategy `spec` would get with an empty backlog (no database needed)."""
+        rules, source = ruleset or self.ruleset()
+        return self._compile(spec, rules, source, ())
+
     def strategy(self, run_id: str) -> dict[str, Any]:
         """A run's frozen strategy document."""
         with self.db.read() as session:

@@ -1,0 +1,33 @@
+"""Strategy: compile a plan's strategy without starting anything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict
+
+from autopack.api.deps import SupervisorDep
+from autopack.plan.spec import RunSpec
+from autopack.strategy.ruleset import parse_ruleset
+
+router = APIRouter(prefix="/strategy", tags=["strategy"])
+
+
+class DryRunRequest(BaseModel):
+    """A plan (the body of POST /runs/start) and, optionally, a ruleset to use instead of
+    the configured one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan: RunSpec
+    ruleset: dict[str, Any] | None = None
+
+
+@router.post("/dry_run", responses={422: {"description": "bad plan or ruleset (field named)"}})
+def dry_run(request: DryRunRequest, supervisor: SupervisorDep) -> dict[str, Any]:
+    """The strategy the plan would get now (as `project_implementation_strategy_vN.json`)."""
+    ruleset = None
+    if request.ruleset is not None:
+        ruleset = (parse_ruleset(request.ruleset, "ruleset"), "request")
+    return supervisor.dry_run(request.plan, ruleset)
