@@ -98,8 +98,8 @@ class Classifier:
 CLASSIFIERS = (
     Classifier(TaskCategory.SECURITY_AUTH,
                ("auth", "authentication", "authorization", "login", "logout", "password",
-                "oauth", "jwt", "session", "permission", "permissions", "security", "csrf",
-                "credential", "credentials", "2fa", "sso"),
+                "oauth", "jwt", "session", "sessions", "permission", "permissions", "security",
+                "csrf", "credential", "credentials", "2fa", "sso"),
                ("auth/", "security/", "login")),
     Classifier(TaskCategory.SCHEMA_CHANGE,
                ("schema", "migration", "migrations", "alembic", "database model",

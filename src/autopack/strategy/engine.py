@@ -110,7 +110,9 @@ def compile_strategy(given: StrategyInput) -> dict[str, Any]:
     caps = run_caps(budgets, len(phases), spec.run.token_cap, spec.run.max_phases,
                     spec.run.max_duration_minutes)
     if stage >= 2 and backlog["aged"]:
-        debt, debt_note = _debt_phase(phases, tiers, backlog["aged"], len(phases) < caps.max_phases)
+        # No room only when the plan fills max_phases exactly (one more would split it).
+        room = len(phases) != caps.max_phases
+        debt, debt_note = _debt_phase(phases, tiers, backlog["aged"], room)
         if debt is not None:
             tiers = [*tiers, debt[0]]
             phases = [*phases, debt[1]]
@@ -277,9 +279,14 @@ def _category(p: PhaseSpec, rules: Ruleset, stage: int
             return rule.task_category, f"ruleset $.classification[{i}]: {hit}", rule.complexity
     if len(scope) >= d.BULK_SCOPE_ENTRIES:
         return TaskCategory.BULK_OPERATION, f"classified: {len(scope)} scope paths", None
-    for builtin in d.CLASSIFIERS:
-        hit = (_first_word(builtin.words, title, description)
-               or _first_path(builtin.paths, scope))
+    # High-risk signals first (words or paths), then words, then paths of the rest.
+    risky = [c for c in d.CLASSIFIERS if c.category in d.HIGH_RISK]
+    others = [c for c in d.CLASSIFIERS if c.category not in d.HIGH_RISK]
+    passes = ([(c, True, True) for c in risky] + [(c, True, False) for c in others]
+              + [(c, False, True) for c in others])
+    for builtin, by_words, by_paths in passes:
+        hit = ((by_words and _first_word(builtin.words, title, description))
+               or (by_paths and _first_path(builtin.paths, scope)))
         if hit:
             return builtin.category, f"classified: {hit}", None
     return TaskCategory.GENERAL, "classified: no rule matched", None
@@ -383,7 +390,7 @@ def _debt_phase(phases: list[PhaseSpec], tiers: list[TierSpec], aged: list[Backl
     if not scope:
         return None, "not inserted: the aged issues' evidence names no repository path"
     if not room:
-        return None, "not inserted: the run already has max_phases phases"
+        return None, "not inserted: the plan has exactly max_phases phases"
     keys = ", ".join(b.issue_key for b in aged)
     tier = TierSpec(tier_id=DEBT_TIER_ID, tier_index=max(t.tier_index for t in tiers) + 1,
                     name="Debt cleanup", description="Issues aged past the thresholds")
