@@ -285,8 +285,9 @@ def _category(p: PhaseSpec, rules: Ruleset, stage: int
     passes = ([(c, True, True) for c in risky] + [(c, True, False) for c in others]
               + [(c, False, True) for c in others])
     for builtin, by_words, by_paths in passes:
-        hit = ((by_words and _first_word(builtin.words, title, description))
-               or (by_paths and _first_path(builtin.paths, scope)))
+        hit = _first_word(builtin.words, title, description) if by_words else None
+        if hit is None and by_paths:
+            hit = _first_path(builtin.paths, scope)
         if hit:
             return builtin.category, f"classified: {hit}", None
     return TaskCategory.GENERAL, "classified: no rule matched", None
