@@ -24,7 +24,7 @@ from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
-from autopack.supervisor.service import Supervisor
+from autopack.supervisor.service import Supervisor, compile_for
 
 app = typer.Typer(
     name="autopack",
@@ -235,11 +235,7 @@ def strategy_dry_run(
     chosen = (load_ruleset(ruleset), str(ruleset)) if ruleset is not None else None
     supervisor = _reader()
     if supervisor is None:  # nothing ran here yet: no backlog, and nothing is created
-        supervisor = Supervisor(_settings())
-        try:
-            document = supervisor.dry_run_offline(spec, chosen)
-        finally:
-            supervisor.close()
+        document = compile_for(_settings(), spec, chosen)
     else:
         try:
             document = supervisor.dry_run(spec, chosen)

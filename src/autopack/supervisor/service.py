@@ -72,9 +72,7 @@ class Supervisor:
 
     def ruleset(self) -> tuple[Ruleset, str]:
         """The configured ruleset and where it came from (`builtin` when none is set)."""
-        if self.settings.ruleset is None:
-            return BUILTIN, "builtin"
-        return load_ruleset(self.settings.ruleset), str(self.settings.ruleset)
+        return configured_ruleset(self.settings)
 
     def dry_run(self, spec: RunSpec, ruleset: tuple[Ruleset, str] | None = None
                 ) -> dict[str, Any]:
@@ -83,13 +81,6 @@ class Supervisor:
         with self.db.read() as session:
             backlog = issues.open_backlog_with_evidence(session, spec.run.project_id)
         return self._compile(spec, rules, source, backlog)
-
-    def dry_run_offline(
-        self, spec: RunSpec, ruleset: tuple[Ruleset, str] | None = None
-    ) -> dict[str, Any]:
-        """The strategy `spec` would get with an empty backlog (no database needed)."""
-        rules, source = ruleset or self.ruleset()
-        return self._compile(spec, rules, source, ())
 
     def strategy(self, run_id: str) -> dict[str, Any]:
         """A run's frozen strategy document."""
@@ -100,12 +91,7 @@ class Supervisor:
 
     def _compile(self, spec: RunSpec, rules: Ruleset, source: str,
                  backlog: Sequence[tuple[Any, list[str]]]) -> dict[str, Any]:
-        items = tuple(BacklogItem(
-            issue_key=row.issue_key, category=row.category, base_severity=row.base_severity,
-            status=row.status, age_in_runs=row.age_in_runs, age_in_tiers=row.age_in_tiers,
-            evidence_refs=tuple(evidence)) for row, evidence in backlog)
-        return compile_strategy(StrategyInput(spec, rules, source, items, self.settings.budgets,
-                                              self.settings.aging))
+        return compile_for(self.settings, spec, (rules, source), backlog)
 
     def get_run(self, run_id: str) -> RunView:
         """A run with its tiers and phases."""
@@ -209,3 +195,24 @@ class Supervisor:
     def _write_backlog(self, project_id: str) -> None:
         with self.artefacts.backlog_locked(project_id) as path, self.db.read() as session:
             self.artefacts.write_backlog(path, project_id, issues.backlog(session, project_id))
+
+
+def configured_ruleset(settings: Settings) -> tuple[Ruleset, str]:
+    """The configured ruleset and where it came from (`builtin` when none is set)."""
+    if settings.ruleset is None:
+        return BUILTIN, "builtin"
+    return load_ruleset(settings.ruleset), str(settings.ruleset)
+
+
+def compile_for(
+    settings: Settings, spec: RunSpec, ruleset: tuple[Ruleset, str] | None = None,
+    backlog: Sequence[tuple[Any, list[str]]] = (),
+) -> dict[str, Any]:
+    """The strategy of `spec` under `settings` (no database needed; empty backlog default)."""
+    rules, source = ruleset or configured_ruleset(settings)
+    items = tuple(BacklogItem(
+        issue_key=row.issue_key, category=row.category, base_severity=row.base_severity,
+        status=row.status, age_in_runs=row.age_in_runs, age_in_tiers=row.age_in_tiers,
+        evidence_refs=tuple(evidence)) for row, evidence in backlog)
+    return compile_strategy(StrategyInput(spec, rules, source, items, settings.budgets,
+                                          settings.aging))

@@ -1,0 +1,134 @@
+"""Strategies of real runs: compiled and frozen at creation (DB and file), shaping the
+run's phases and tiers; the dry run over the API and the CLI; bad rulesets and plans."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from autopack.supervisor.service import Supervisor
+from tests.conftest import LiveServer, run_body
+from tests.integration.helpers import row_counts
+
+AUTOPACK = str(Path(sys.executable).with_name("autopack"))
+RULESET = {"version": 2, "categories": {"docs": {"max_builder_attempts": 1}}}
+
+
+def _auth_body(run_id: str = "run-1") -> dict[str, object]:
+    body = run_body(run_id)
+    body["phases"][0].update(name="Add the login endpoint")  # type: ignore[index]
+    body["phases"][1].update(task_category="docs")  # type: ignore[index]
+    return body
+
+
+def test_a_run_is_created_with_its_strategy_frozen(server: LiveServer, tmp_path: Path) -> None:
+    ruleset = tmp_path / "project_ruleset_v2.json"
+    ruleset.write_text(json.dumps(RULESET))
+    server.settings.ruleset = ruleset
+    with server.client() as http:
+        run = http.post("/runs/start", json=_auth_body()).json()
+    login, docs, _ = run["phases"]
+    assert (login["task_category"], login["complexity"], login["builder_mode"]) == (
+        "security_auth", "high", "refactor_heavy")
+    assert (login["max_builder_attempts"], login["incident_token_cap"]) == (2, 200_000)
+    assert docs["max_builder_attempts"] == 1
+    assert run["tiers"][0]["token_cap"] == 3 * (200_000 + 100_000)
+    folder = server.settings.runs_dir / "run-1"
+    written = (folder / "project_implementation_strategy_v2.json").read_text()
+    sup = Supervisor(server.settings)
+    try:
+        assert json.loads(written) == sup.strategy("run-1")
+        assert json.loads(written)["ruleset"]["source"] == str(ruleset)
+        # Frozen: a changed ruleset or a regenerate leaves the run's strategy as it was.
+        ruleset.write_text(json.dumps({"version": 2, "adoption_stage": 0}))
+        sup.regenerate("run-1")
+        assert (folder / "project_implementation_strategy_v2.json").read_text() == written
+    finally:
+        sup.close()
+    with server.client() as http:
+        events = http.get("/runs/run-1/events").json()
+    assert any(e["to_state"] == "RUN_CREATED" and e["reason"] == "strategy compiled and frozen"
+               for e in events)
+
+
+def test_a_bad_configured_ruleset_refuses_the_run_and_writes_nothing(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    ruleset = tmp_path / "project_ruleset_v1.json"
+    ruleset.write_text('{"categories": {"docs": {"incident_token_cap": -1}}}')
+    server.settings.ruleset = ruleset
+    before = row_counts(server.settings.database_url)
+    with server.client() as http:
+        refused = http.post("/runs/start", json=run_body())
+    assert refused.status_code == 422
+    assert refused.json()["field"] == f"{ruleset}: $.categories.docs.incident_token_cap"
+    assert row_counts(server.settings.database_url) == before
+    assert not (server.settings.runs_dir / "run-1").exists()
+
+
+def test_dry_run_over_the_api_writes_nothing(server: LiveServer) -> None:
+    before = row_counts(server.settings.database_url)
+    with server.client() as http:
+        compiled = http.post("/strategy/dry_run", json={"plan": _auth_body(),
+                                                        "ruleset": RULESET})
+        assert compiled.status_code == 200
+        assert compiled.json()["phases"][1]["max_builder_attempts"] == 1
+        assert compiled.json()["ruleset"]["source"] == "request"
+        bad_plan = http.post("/strategy/dry_run", json={"plan": {"run": {"run_id": "x"}}})
+        assert bad_plan.status_code == 422 and "tiers" in bad_plan.text
+        bad_rules = http.post("/strategy/dry_run", json={
+            "plan": _auth_body(), "ruleset": {"auto_apply": [{"allow": "maybe"}]}})
+        assert bad_rules.status_code == 422
+        assert bad_rules.json()["field"] == "ruleset: $.auto_apply[0].allow"
+        assert http.get("/runs/run-1").status_code == 404
+    assert row_counts(server.settings.database_url) == before
+
+
+def test_dry_run_sees_the_projects_aged_backlog(server: LiveServer) -> None:
+    with server.client() as http:
+        for n in range(1, 5):  # a minor issue seen in four runs ages into effective major
+            body = run_body(f"run-{n}", project_id="shop")
+            http.post("/runs/start", json=body).raise_for_status()
+            http.post(f"/runs/run-{n}/phases/P1/record_issue", json={
+                "issue_key": "lint_unused", "severity": "minor", "source": "static_check",
+                "category": "lint", "evidence_refs": ["src/shop/cart.py:12"]}).raise_for_status()
+        plan = run_body("next", project_id="shop")
+        compiled = http.post("/strategy/dry_run", json={"plan": plan}).json()
+    assert compiled["issues"]["effective_major_keys"] == ["lint_unused"]
+    debt = compiled["phases"][-1]
+    assert (debt["phase_id"], debt["allowed_scope"]) == ("debt-cleanup", ["src/shop/cart.py"])
+
+
+def _cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AUTOPACK, *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **env}, timeout=120, check=False)
+
+
+def test_cli_dry_run_json_table_and_errors(tmp_path: Path) -> None:
+    env = {"AUTOPACK_DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'autopack.db'}",
+           "AUTOPACK_RUNS_DIR": str(tmp_path / "runs"), "COLUMNS": "200"}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(_auth_body()))
+    ruleset = tmp_path / "rules.json"
+    ruleset.write_text(json.dumps(RULESET))
+    as_json = _cli("strategy", "dry-run", "--plan", str(plan), "--ruleset", str(ruleset),
+                   "--json", cwd=tmp_path, env=env)
+    assert as_json.returncode == 0, as_json.stderr
+    doc = json.loads(as_json.stdout)
+    assert doc["phases"][0]["auditor_profile"] == "security_review"
+    again = _cli("strategy", "dry-run", "--plan", str(plan), "--ruleset", str(ruleset),
+                 "--json", cwd=tmp_path, env=env)
+    assert again.stdout == as_json.stdout  # byte-identical
+    table = _cli("strategy", "dry-run", "--plan", str(plan), cwd=tmp_path, env=env)
+    assert table.returncode == 0 and "security_auth" in table.stdout
+    assert not (tmp_path / "db").exists() and not (tmp_path / "runs").exists()
+    plan.write_text('{"run": {"run_id": "x"},\n "tiers": [}')
+    broken = _cli("strategy", "dry-run", "--plan", str(plan), cwd=tmp_path, env=env)
+    assert broken.returncode == 2 and f"{plan}:2:" in broken.stderr
+    missing = _cli("strategy", "dry-run", cwd=tmp_path, env=env)
+    assert missing.returncode == 2 and "--plan" in missing.stderr
+    schema = _cli("strategy", "schema", cwd=tmp_path, env=env)
+    assert json.loads(schema.stdout)["title"].startswith("Autopack project ruleset")
