@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from autopack.domain.categories import (
     BuilderMode,
@@ -18,6 +17,7 @@ from autopack.domain.categories import (
 from autopack.domain.errors import PlanError
 from autopack.domain.ids import ID_PATTERN
 from autopack.domain.paths import path_problem
+from autopack.plan import jsonfile
 
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -125,21 +125,4 @@ class RunSpec(_Strict):
 
 def load_run_spec(path: Path) -> RunSpec:
     """A JSON run spec from a file; errors name `file:line:col` or the file and JSON path."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PlanError(str(path), "no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(str(path), f"cannot read the plan: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PlanError(f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from None
-    try:
-        return RunSpec.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}"
-                              for p in first["loc"] if p != "[key]")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise PlanError(f"{path}: {where}", f"{first['msg']}{more}") from None
+    return jsonfile.load(RunSpec, path, "plan", PlanError)

@@ -7,12 +7,11 @@ profile names are errors that name the file and the JSON path (`$.categories.doc
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.budgets import BudgetDefaults
 from autopack.domain.categories import (
@@ -24,6 +23,7 @@ from autopack.domain.categories import (
 )
 from autopack.domain.errors import ConfigError
 from autopack.issues.rules import AgingPolicy, Severity
+from autopack.plan import jsonfile
 
 Positive = Annotated[int, Field(gt=0, le=10**12)]
 
@@ -122,40 +122,14 @@ BUILTIN = Ruleset()
 """The ruleset of a project that has none: every value from the built-in defaults."""
 
 
-def json_path(location: tuple[int | str, ...]) -> str:
-    """`$.a.b[2].c` for a pydantic error location."""
-    out = "$"
-    for part in location:
-        if part != "[key]":  # pydantic's marker for "the key itself is wrong"
-            out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
-
-
 def parse_ruleset(data: Any, source: str) -> Ruleset:
     """Validate a ruleset document; errors name `source` and the JSON path."""
-    try:
-        return Ruleset.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {json_path(tuple(first['loc']))}",
-                          f"{first['msg']}{more}") from exc
+    return jsonfile.validate(Ruleset, data, source, ConfigError)
 
 
 def load_ruleset(path: Path) -> Ruleset:
     """Read and validate `project_ruleset_vN.json`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(str(path), "no such ruleset file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"cannot read the ruleset: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}",
-                          f"malformed JSON: {exc.msg}") from None
-    return parse_ruleset(data, str(path))
+    return jsonfile.load(Ruleset, path, "ruleset", ConfigError)
 
 
 def ruleset_schema() -> dict[str, Any]:
