@@ -321,6 +321,6 @@ def test_openapi_describes_every_endpoint(server: LiveServer) -> None:
         "/runs/start", "/runs/{run_id}", "/runs/{run_id}/phases/{phase_id}/update_status",
         "/runs/{run_id}/phases/{phase_id}/record_issue", "/runs/{run_id}/issues/index",
         "/project/issues/backlog", "/health", "/runs", "/runs/{run_id}/events",
-        "/runs/{run_id}/integration_status"}
+        "/runs/{run_id}/integration_status", "/runs/{run_id}/strategy", "/strategy/dry_run"}
     run_id = spec["components"]["schemas"]["RunFields"]["properties"]["run_id"]
     assert run_id["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"

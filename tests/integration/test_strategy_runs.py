@@ -50,6 +50,8 @@ def test_a_run_is_created_with_its_strategy_frozen(server: LiveServer, tmp_path:
         sup.close()
     with server.client() as http:
         events = http.get("/runs/run-1/events").json()
+        assert http.get("/runs/run-1/strategy").json() == json.loads(written)
+        assert http.get("/runs/nope/strategy").status_code == 404
     assert any(e["to_state"] == "RUN_CREATED" and e["reason"] == "strategy compiled and frozen"
                for e in events)
 

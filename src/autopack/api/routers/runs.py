@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -80,6 +80,12 @@ def get_run(
 def list_events(run_id: RunId, supervisor: SupervisorDep) -> list[EventOut]:
     """The run's append-only log of state changes."""
     return [EventOut.model_validate(e) for e in supervisor.events(run_id)]
+
+
+@router.get("/{run_id}/strategy", responses={404: {"description": "unknown run"}})
+def run_strategy(run_id: RunId, supervisor: SupervisorDep) -> dict[str, Any]:
+    """The run's strategy, frozen when it was created (as the strategy file)."""
+    return supervisor.strategy(run_id)
 
 
 @router.get("/{run_id}/integration_status", response_model=IntegrationStatusOut,
