@@ -6,6 +6,7 @@ import getpass
 import ipaddress
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,8 @@ from sqlalchemy.engine import make_url
 
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
+from autopack.ci.config import load_ci_config
+from autopack.ci.preflight import run_preflight
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
 from autopack.plan.spec import load_run_spec
@@ -213,6 +216,51 @@ def regenerate(run_id: str) -> None:
         err.print(f"wrote {supervisor.artefacts.layout(run_id).root}")
     finally:
         supervisor.close()
+
+
+@app.command()
+def gate(
+    profile: Annotated[str, typer.Option(help="The CI profile: normal or strict.")] = "normal",
+    repo: Annotated[Path, typer.Option(help="The checkout to check.")] = Path("."),
+    log_dir: Annotated[Path | None, typer.Option(
+        "--log-dir", help="Where command logs go (default: a new folder under the data "
+        "directory).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The preflight gate on a checkout: the profile's commands, retried with backoff, with
+    flaky and failing tests reported. Exits 1 when it never goes green."""
+    if not repo.is_dir():
+        raise InvalidInput("--repo", f"{repo} is not a directory")
+    config = load_ci_config(repo)
+    if profile not in config.profiles:
+        raise InvalidInput("--profile", f"{profile!r} is not a profile of this project "
+                           f"({', '.join(sorted(config.profiles))})")
+    if log_dir is None:
+        log_dir = Path(tempfile.mkdtemp(prefix="gate-", dir=_data_dir()))
+    result = run_preflight(config, profile, repo.resolve(), log_dir)
+    doc = {
+        "green": result.green, "profile": profile, "attempts": result.attempts,
+        "stopped_early": result.stopped_early, "log_dir": str(log_dir),
+        "issues": [{"issue_key": i.issue_key, "severity": i.severity, "category": i.category,
+                    "description": i.description, "evidence_refs": list(i.evidence_refs)}
+                   for i in result.issues],
+    }
+    if as_json:
+        print(json.dumps(doc))
+    else:
+        state = "green" if result.green else "RED"
+        out.print(f"gate {profile}: {state} after {result.attempts} attempt(s); logs in "
+                  f"{log_dir}", highlight=False)
+        for issue in result.issues:
+            out.print(f"  {issue.severity:5s} {issue.issue_key}", highlight=False)
+    if not result.green:
+        raise typer.Exit(1)
+
+
+def _data_dir() -> Path:
+    path = _settings().data_dir / "gate"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 strategy_app = typer.Typer(help="Compile strategies; print the ruleset schema.",

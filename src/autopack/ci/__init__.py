@@ -1,0 +1,1 @@
+"""The Verifier: CI profiles, the command runner, JUnit parsing, the preflight gate."""

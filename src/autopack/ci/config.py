@@ -1,0 +1,81 @@
+"""The `[ci]` section of autopack.toml: profiles of commands, attempts, limits.
+
+Placeholders in commands: `{junit}` (a path Autopack reads afterwards), `{changed_files}`
+and `{repo}`. Without a `[ci]` section a Python project gets profiles built on the
+pytest markers `unit`, `integration`, `e2e`, `safety_critical`.
+"""
+
+from __future__ import annotations
+
+import string
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from autopack.domain.errors import ConfigError
+from autopack.plan import jsonfile
+
+PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
+Command = Annotated[str, Field(min_length=1, max_length=4_000)]
+
+
+class Profile(BaseModel):
+    """One CI profile: its commands, run in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    commands: list[Command] = Field(min_length=1, max_length=50)
+
+    @field_validator("commands")
+    @classmethod
+    def _known_placeholders(cls, commands: list[str]) -> list[str]:
+        for command in commands:
+            try:
+                fields = {f for _, f, _, _ in string.Formatter().parse(command) if f is not None}
+            except ValueError as exc:
+                raise ValueError(f"{command!r}: {exc}") from None
+            unknown = sorted(fields - PLACEHOLDERS)
+            if unknown:
+                raise ValueError(f"{command!r}: unknown placeholder {{{unknown[0]}}}; known: "
+                                 + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS)))
+        return commands
+
+
+PYTHON_PROFILES = {
+    "normal": Profile(commands=[
+        "python -m pytest -q -m 'not e2e and not safety_critical' --junitxml={junit}"]),
+    "strict": Profile(commands=["python -m pytest -q --junitxml={junit}"]),
+}
+
+
+class CiConfig(BaseModel):
+    """`[ci]` of autopack.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_attempts: int = Field(3, ge=1, le=20)
+    timeout_seconds: float = Field(900, gt=0, le=86_400)
+    backoff_seconds: float = Field(2.0, ge=0, le=600)
+    """Wait before retry n: backoff_seconds * 2**(n-1)."""
+    max_log_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    max_junit_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    cpu_seconds: int | None = Field(None, gt=0)
+    memory_bytes: int | None = Field(None, gt=0)
+    file_bytes: int | None = Field(None, gt=0)
+    pass_env: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES))
+
+
+def load_ci_config(repo: Path) -> CiConfig:
+    """`[ci]` of `repo/autopack.toml`; the defaults when there is no file or section."""
+    path = repo / "autopack.toml"
+    if not path.exists():
+        return CiConfig()
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"malformed TOML: {exc}") from None
+    return jsonfile.validate(CiConfig, data.get("ci", {}), f"{path} [ci]", ConfigError)

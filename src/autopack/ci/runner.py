@@ -1,0 +1,154 @@
+"""The command runner used by CI and static checks.
+
+A command runs through `/bin/sh -c` in a given directory, in its own process group, with
+an environment built from an allow-list (so provider API keys and other secrets never
+reach it), resource limits, and a timeout that kills the whole group. Its output goes to
+a log file capped at `max_log_bytes` (the rest is counted and dropped, with a marker);
+a bounded tail is kept for the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import resource
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from autopack.domain.errors import ConfigError
+
+SAFE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR", "TZ",
+                  "USER", "LOGNAME", "SHELL", "VIRTUAL_ENV", "CI")
+SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|PRIVATE_?KEY)",
+                         re.IGNORECASE)
+TAIL_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of a command (None: the inherited limit)."""
+
+    cpu_seconds: int | None = None
+    memory_bytes: int | None = None
+    file_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """How a command ended."""
+
+    command: str
+    exit_code: int
+    timed_out: bool
+    seconds: float
+    log_path: Path
+    tail: str
+    output_bytes: int
+    log_truncated: bool
+
+
+def command_environment(
+    pass_env: Sequence[str] = (), extra: Mapping[str, str] | None = None,
+    source: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The allow-listed variables of `source` (default: ours), `pass_env`, then `extra`.
+
+    A secret-looking name (`*_API_KEY`, `*TOKEN*`, `*SECRET*`, ...) in `pass_env` is a
+    configuration error: secrets are never handed to test commands.
+    """
+    origin = os.environ if source is None else source
+    for name in pass_env:
+        if SECRET_NAME.search(name):
+            raise ConfigError("ci.pass_env", f"{name!r} looks like a secret; it is never "
+                              "passed to CI commands")
+    env = {k: origin[k] for k in (*SAFE_VARIABLES, *pass_env) if k in origin}
+    env.update(extra or {})
+    return env
+
+
+def run_command(
+    command: str, cwd: Path, log_path: Path, timeout: float, env: Mapping[str, str],
+    max_log_bytes: int = 10 * 1024 * 1024, limits: Limits | None = None,
+) -> CommandResult:
+    """Run `command`; never raises for the command's own failure (see the exit code)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(log_path, "wb") as log:
+        log.write(f"$ {command}\n".encode())
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_limiter(limits) if limits else None,
+        )
+        assert proc.stdout is not None
+        sink = _Sink(log, max_log_bytes)
+        reader = threading.Thread(target=sink.drain, args=(proc.stdout,), daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _kill_group(proc.pid)  # also whatever the command left running
+        proc.wait()
+        reader.join(timeout=10)
+        proc.stdout.close()
+        if timed_out:
+            log.write(f"\n[autopack: killed after {timeout:g} s]\n".encode())
+        if sink.dropped:
+            log.write(f"\n[autopack: output truncated; {sink.dropped} more bytes dropped]\n"
+                      .encode())
+    return CommandResult(
+        command=command, exit_code=proc.returncode, timed_out=timed_out,
+        seconds=time.monotonic() - start, log_path=log_path, tail=sink.tail(),
+        output_bytes=sink.total, log_truncated=sink.dropped > 0,
+    )
+
+
+class _Sink:
+    """Copies output to the log up to a cap, counts the rest, keeps a tail."""
+
+    def __init__(self, log: BinaryIO, cap: int) -> None:
+        self.log = log
+        self.cap = cap
+        self.written = 0
+        self.total = 0
+        self.dropped = 0
+        self._tail = b""
+
+    def drain(self, stream: IO[bytes]) -> None:
+        read = getattr(stream, "read1", stream.read)
+        write = self.log.write
+        while chunk := read(65536):
+            self.total += len(chunk)
+            room = self.cap - self.written
+            if room > 0:
+                write(chunk[:room])
+                self.written += min(room, len(chunk))
+            self.dropped += max(0, len(chunk) - max(room, 0))
+            self._tail = (self._tail + chunk)[-TAIL_CHARS * 2:]
+
+    def tail(self) -> str:
+        return self._tail.decode("utf-8", "replace")[-TAIL_CHARS:]
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _limiter(limits: Limits) -> Callable[[], None]:
+    def apply() -> None:
+        for kind, value in ((resource.RLIMIT_CPU, limits.cpu_seconds),
+                            (resource.RLIMIT_AS, limits.memory_bytes),
+                            (resource.RLIMIT_FSIZE, limits.file_bytes)):
+            if value is not None:
+                resource.setrlimit(kind, (value, value))
+    return apply

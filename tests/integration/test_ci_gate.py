@@ -1,0 +1,217 @@
+"""The Verifier on real pytest projects in temp dirs: flaky, failing, hanging and crashing
+tests, a scrubbed environment, bounded logs, bad configuration, and `autopack gate`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autopack.ci.config import CiConfig, Profile, load_ci_config
+from autopack.ci.preflight import run_preflight
+from autopack.ci.runner import command_environment, run_command
+from autopack.domain.errors import ConfigError
+
+BIN = str(Path(sys.executable).parent)
+AUTOPACK = str(Path(sys.executable).with_name("autopack"))
+PYTEST = "python -m pytest -q -p no:cacheprovider --junitxml={junit}"
+
+
+def project(root: Path, tests: str) -> Path:
+    (root / "tests").mkdir(parents=True)
+    (root / "tests" / "test_it.py").write_text(textwrap.dedent(tests))
+    return root
+
+
+def config(**fields: object) -> CiConfig:
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", **fields.pop("env", {})}  # type: ignore[dict-item]
+    return CiConfig(profiles={"normal": Profile(commands=[PYTEST])}, backoff_seconds=0.5,
+                    env=env, **fields)  # type: ignore[arg-type]
+
+
+def test_a_flaky_test_is_green_on_retry_and_recorded_minor(tmp_path: Path) -> None:
+    counter = tmp_path / "counter"  # outside the repository
+    repo = project(tmp_path / "repo", f"""
+        from pathlib import Path
+        def test_sometimes():
+            p = Path({str(counter)!r})
+            n = int(p.read_text()) if p.exists() else 0
+            p.write_text(str(n + 1))
+            assert n >= 1
+        def test_always():
+            assert True
+        """)
+    waits: list[float] = []
+    result = run_preflight(config(), "normal", repo, tmp_path / "logs", sleep=waits.append)
+    assert (result.green, result.attempts, waits) == (True, 2, [0.5])
+    assert [(i.issue_key, i.severity) for i in result.issues] == [
+        ("flaky_test__tests.test_it::test_sometimes", "minor")]
+
+
+def test_a_failing_test_exhausts_attempts_with_backoff(tmp_path: Path) -> None:
+    repo = project(tmp_path / "repo", """
+        def test_broken():
+            assert 1 == 2
+        """)
+    waits: list[float] = []
+    result = run_preflight(config(), "normal", repo, tmp_path / "logs", sleep=waits.append)
+    assert (result.green, result.attempts, waits) == (False, 3, [0.5, 1.0])
+    [issue] = result.issues
+    assert (issue.issue_key, issue.severity) == ("ci_test_failure__tests.test_it::test_broken",
+                                                 "minor")
+    assert issue.evidence_refs[0] == "tests.test_it::test_broken"
+    assert Path(issue.evidence_refs[1]).read_text().count("test_broken") >= 1
+    strict = run_preflight(config(max_attempts=1), "normal", repo, tmp_path / "logs2",
+                           strict_failures=True, sleep=waits.append)
+    assert strict.issues[0].severity == "major"
+
+
+def test_the_ci_run_budget_stops_retries(tmp_path: Path) -> None:
+    repo = project(tmp_path / "repo", "def test_broken():\n    assert False\n")
+    result = run_preflight(config(), "normal", repo, tmp_path / "logs", runs_left=1,
+                           sleep=lambda s: None)
+    assert (result.attempts, result.green) == (1, False)
+    assert result.stopped_early == "the CI run budget is spent after 1 runs"
+
+
+def test_a_hanging_test_is_killed_at_the_timeout_with_its_children(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    repo = project(tmp_path / "repo", f"""
+        import subprocess, time
+        from pathlib import Path
+        def test_hangs():
+            child = subprocess.Popen(["sleep", "600"])
+            Path({str(pid_file)!r}).write_text(str(child.pid))
+            time.sleep(600)
+        """)
+    result = run_preflight(config(max_attempts=1, timeout_seconds=5), "normal", repo,
+                           tmp_path / "logs")
+    assert not result.green and result.runs[0][0].timed_out
+    assert [i.issue_key for i in result.issues] == [
+        "ci_timeout__python_-m_pytest_-q_-p_no:cacheprovider_--junitxml_junit"]
+    assert not _alive(int(pid_file.read_text())), "the test's child outlived the timeout"
+
+
+def _alive(pid: int) -> bool:
+    """True while a process runs (a zombie awaiting its reaper is dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_a_crash_without_junit_is_a_command_failure_with_its_tail(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    crash = CiConfig(profiles={"normal": Profile(commands=[
+        "python -c 'import sys; print(\"boom here\"); sys.exit(3)'"])}, max_attempts=1,
+        env={"PATH": f"{BIN}:/usr/bin:/bin"})
+    result = run_preflight(crash, "normal", repo, tmp_path / "logs")
+    [issue] = result.issues
+    assert issue.category == "ci_command_failure" and "exit 3" in issue.description
+    assert "boom here" in issue.description
+    missing = CiConfig(profiles={"normal": Profile(commands=["no-such-tool --check"])},
+                       max_attempts=1)
+    [gone] = run_preflight(missing, "normal", repo, tmp_path / "logs2").issues
+    assert "exit 127" in gone.description and "not found" in gone.description
+
+
+def test_secrets_never_reach_a_test_command(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-openai")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_secret")
+    seen = tmp_path / "env.json"
+    repo = project(tmp_path / "repo", f"""
+        import json, os
+        def test_env():
+            open({str(seen)!r}, "w").write(json.dumps(dict(os.environ)))
+        """)
+    result = run_preflight(config(max_attempts=1, pass_env=["HOME"]), "normal", repo,
+                           tmp_path / "logs")
+    assert result.green
+    env = json.loads(seen.read_text())
+    assert not {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GITHUB_TOKEN"} & set(env)
+    assert "sk-" not in seen.read_text() and "ghp_" not in seen.read_text()
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        command_environment(["OPENAI_API_KEY"])
+
+
+def test_a_gigabyte_of_output_leaves_a_bounded_log(tmp_path: Path) -> None:
+    done = run_command("head -c 1073741824 /dev/zero | tr '\\0' 'x'; echo; echo END",
+                       tmp_path, tmp_path / "big.log", timeout=120,
+                       env={"PATH": "/usr/bin:/bin"}, max_log_bytes=1024 * 1024)
+    assert done.exit_code == 0 and done.log_truncated
+    assert done.output_bytes > 1_000_000_000
+    assert (tmp_path / "big.log").stat().st_size < 1024 * 1024 + 4096
+    assert "output truncated" in (tmp_path / "big.log").read_text()[-200:]
+    assert done.tail.endswith("END\n")
+
+
+def test_unusable_junit_is_an_issue(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name, command in (
+        ("malformed", "echo '<testsuite><testcase' > {junit}"),
+        ("huge", "truncate -s 100M {junit}"),
+    ):
+        cfg = CiConfig(profiles={"normal": Profile(commands=[command])}, max_attempts=1,
+                       env={"PATH": "/usr/bin:/bin"})
+        result = run_preflight(cfg, "normal", repo, tmp_path / name)
+        assert result.green  # the command itself succeeded, but its JUnit is unusable
+        assert [i.category for i in result.issues] == ["ci_junit"], name
+        cfg_red = CiConfig(profiles={"normal": Profile(commands=[command + "; exit 1"])},
+                           max_attempts=1, env={"PATH": "/usr/bin:/bin"})
+        red = run_preflight(cfg_red, "normal", repo, tmp_path / f"{name}-red")
+        categories = {i.category for i in red.issues}
+        assert {"ci_junit", "ci_command_failure"} <= categories, (name, red.issues)
+
+
+@pytest.mark.parametrize(("toml", "where", "message"), [
+    ("[ci.profiles.normal]\ncommands = []\n", "[ci]: $.profiles.normal.commands",
+     "at least 1 item"),
+    ("[ci.profiles.normal]\ncommands = ['pytest --out={report}']\n",
+     "[ci]: $.profiles.normal.commands", "unknown placeholder {report}"),
+    ("[ci]\nmax_attempts = 0\n", "[ci]: $.max_attempts", "greater than or equal to 1"),
+    ("[ci]\ncolour = 'blue'\n", "[ci]: $.colour", "Extra inputs"),
+    ("[ci\n", "autopack.toml", "malformed TOML"),
+])
+def test_bad_ci_configuration_names_the_key(tmp_path: Path, toml: str, where: str,
+                                            message: str) -> None:
+    (tmp_path / "autopack.toml").write_text(toml)
+    with pytest.raises(ConfigError) as refused:
+        load_ci_config(tmp_path)
+    assert where in refused.value.where and message in refused.value.message
+
+
+def test_cli_gate_and_the_playbook_script(tmp_path: Path) -> None:
+    repo = project(tmp_path / "repo", "def test_ok():\n    assert True\n")
+    (repo / "autopack.toml").write_text(textwrap.dedent(f"""
+        [ci]
+        max_attempts = 2
+        backoff_seconds = 0
+        env = {{ PATH = "{BIN}:/usr/bin:/bin" }}
+        [ci.profiles.normal]
+        commands = ["{PYTEST}"]
+        [ci.profiles.strict]
+        commands = ["{PYTEST}", "python -c 'raise SystemExit(1)'"]
+        """))
+    env = {**os.environ, "AUTOPACK_DATA_DIR": str(tmp_path / "data")}
+    green = subprocess.run([AUTOPACK, "gate", "--repo", str(repo), "--json"], env=env,
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert green.returncode == 0, green.stderr
+    assert json.loads(green.stdout)["green"] is True
+    red = subprocess.run(["bash", "scripts/preflight_gate.sh", "--profile", "strict", "--repo",
+                          str(repo)], env={**env, "AUTOPACK": AUTOPACK},
+                         capture_output=True, text=True, timeout=300, check=False,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert red.returncode == 1 and "RED after 2 attempt(s)" in red.stdout
+    unknown = subprocess.run([AUTOPACK, "gate", "--repo", str(repo), "--profile", "lax"],
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert unknown.returncode == 2 and "--profile" in unknown.stderr
