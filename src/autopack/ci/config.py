@@ -21,6 +21,20 @@ PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
 Command = Annotated[str, Field(min_length=1, max_length=4_000)]
 
 
+def check_placeholders(commands: list[str], known: frozenset[str]) -> list[str]:
+    """Refuse a command naming a placeholder outside `known` (or with broken braces)."""
+    for command in commands:
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(command) if f is not None}
+        except ValueError as exc:
+            raise ValueError(f"{command!r}: {exc}") from None
+        unknown = sorted(fields - known)
+        if unknown:
+            raise ValueError(f"{command!r}: unknown placeholder {{{unknown[0]}}}; known: "
+                             + ", ".join(f"{{{p}}}" for p in sorted(known)))
+    return commands
+
+
 class Profile(BaseModel):
     """One CI profile: its commands, run in order."""
 
@@ -31,16 +45,23 @@ class Profile(BaseModel):
     @field_validator("commands")
     @classmethod
     def _known_placeholders(cls, commands: list[str]) -> list[str]:
-        for command in commands:
-            try:
-                fields = {f for _, f, _, _ in string.Formatter().parse(command) if f is not None}
-            except ValueError as exc:
-                raise ValueError(f"{command!r}: {exc}") from None
-            unknown = sorted(fields - PLACEHOLDERS)
-            if unknown:
-                raise ValueError(f"{command!r}: unknown placeholder {{{unknown[0]}}}; known: "
-                                 + ", ".join(f"{{{p}}}" for p in sorted(PLACEHOLDERS)))
-        return commands
+        return check_placeholders(commands, PLACEHOLDERS)
+
+
+class GateConfig(BaseModel):
+    """`[gate]` of autopack.toml: static checks at GATE, and the forbidden paths."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    static_checks: list[Command] = Field(default_factory=list, max_length=50)
+    """Commands run in the attempt's worktree, e.g. `ruff check {changed_files}`."""
+    forbidden_paths: list[str] | None = None
+    """Replaces AUTOPACK_GATE__FORBIDDEN_PATHS for this project when set."""
+
+    @field_validator("static_checks")
+    @classmethod
+    def _known_placeholders(cls, commands: list[str]) -> list[str]:
+        return check_placeholders(commands, frozenset({"changed_files", "repo"}))
 
 
 PYTHON_PROFILES = {
@@ -69,13 +90,22 @@ class CiConfig(BaseModel):
     profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES))
 
 
+def parse_project_toml(text: str | None, source: str) -> tuple[CiConfig, GateConfig]:
+    """`[ci]` and `[gate]` of an autopack.toml text (None: no file, all defaults)."""
+    if text is None:
+        return CiConfig(), GateConfig()
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, f"malformed TOML: {exc}") from None
+    ci = jsonfile.validate(CiConfig, data.get("ci", {}), f"{source} [ci]", ConfigError)
+    gate = jsonfile.validate(GateConfig, data.get("gate", {}), f"{source} [gate]",
+                             ConfigError)
+    return ci, gate
+
+
 def load_ci_config(repo: Path) -> CiConfig:
     """`[ci]` of `repo/autopack.toml`; the defaults when there is no file or section."""
     path = repo / "autopack.toml"
-    if not path.exists():
-        return CiConfig()
-    try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), f"malformed TOML: {exc}") from None
-    return jsonfile.validate(CiConfig, data.get("ci", {}), f"{path} [ci]", ConfigError)
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    return parse_project_toml(text, str(path))[0]

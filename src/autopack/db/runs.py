@@ -299,6 +299,16 @@ def update_phase_status(
                              new_run_state, moving)
 
 
+def add_ci_runs(session: Session, run_id: str, tier_id: str, count: int) -> None:
+    """Count `count` CI executions against a tier and its run."""
+    now = utcnow()
+    session.execute(update(_TIERS).where(_TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id)
+                    .values(ci_runs_used=_TIERS.c.ci_runs_used + count, updated_at=now))
+    session.execute(update(_RUNS).where(_RUNS.c.run_id == run_id)
+                    .values(ci_runs_used=_RUNS.c.ci_runs_used + count, updated_at=now,
+                            version=_RUNS.c.version + 1))
+
+
 def record_promotion(
     session: Session, run_id: str, commit: str, action: str, actor: str
 ) -> None:

@@ -8,8 +8,9 @@ run's rows and recorded with who did it and when.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from autopack.artefacts.layout import committed_issues_path
 from autopack.artefacts.writer import to_json
+from autopack.ci.preflight import PreflightResult
 from autopack.db import attempts, issues, runs
 from autopack.db.database import Database
 from autopack.db.issues import IssueReport
@@ -28,6 +30,8 @@ from autopack.issues.documents import phase_issue_document
 from autopack.issues.rules import IssueSource, Severity
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
+from autopack.supervisor.records import RecordIssue
+from autopack.supervisor.verify import Verifier, project_config
 from autopack.vcs import refs
 from autopack.vcs.changes import Change
 from autopack.vcs.git import Git, Identity
@@ -44,7 +48,6 @@ from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_change
 from autopack.vcs.snapshot import Snapshot, SnapshotRequest, take_snapshot
 from autopack.vcs.workspace import Attempt, Worktrees
 
-RecordIssue = Callable[[str, str, IssueReport], object]
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 
@@ -88,6 +91,7 @@ class GovernedApply:
         self.db = db
         self._record_issue = record_issue
         self._identity = Identity(settings.git_author_name, settings.git_author_email)
+        self.verifier = Verifier(settings, db, record_issue)
 
     def git(self, path: str | Path) -> Git:
         """A git runner in `path` with Autopack's identity."""
@@ -151,7 +155,10 @@ class GovernedApply:
 
         Raises ScopeViolation (after recording) when any rule is broken.
         """
-        phase = _phase(self._view(run_id), phase_id)
+        view = self._view(run_id)
+        phase = _phase(view, phase_id)
+        git = self._repo_git(view)
+        _ci, project_gate = project_config(git, view.run.base_commit)
         change = attempt.capture(self.settings.max_diff_bytes)
         self._store(run_id, phase_id, attempt.number, change)
         scope = PhaseScope(
@@ -159,7 +166,10 @@ class GovernedApply:
             task_category=phase.task_category,
             builder_mode=BuilderMode(phase.builder_mode) if phase.builder_mode else None,
         )
-        refusals = check_changes(change.files, scope, self.settings.gate)
+        policy = self.settings.gate
+        if project_gate.forbidden_paths is not None:
+            policy = policy.model_copy(update={"forbidden_paths": project_gate.forbidden_paths})
+        refusals = check_changes(change.files, scope, policy)
         if change.truncated and not refusals:
             refusals = [Refusal(f"({len(change.diff)} bytes)", "diff_too_large",
                                 f"the diff exceeds {self.settings.max_diff_bytes} bytes")]
@@ -168,7 +178,18 @@ class GovernedApply:
             raise ScopeViolation(refusals)
         with self.db.write() as session:
             attempts.set_gate_outcome(session, run_id, phase_id, attempt.number, [])
+        self.verifier.static_checks(view, phase, attempt, change, git)
         return change
+
+    def ci(self, run_id: str, phase_id: str, attempt: Attempt) -> PreflightResult:
+        """CI on the attempt's worktree with the profile its strategy chose (SPEC §10)."""
+        view = self._view(run_id)
+        phase = _phase(view, phase_id)
+        with self.db.read() as session:
+            strategy = json.loads(runs.get_strategy(session, run_id).document)
+        planned = next(p for p in strategy["phases"] if p["phase_id"] == phase_id)
+        return self.verifier.run_ci(view, phase, attempt, self._repo_git(view),
+                                    planned["ci_profile"], planned["high_risk"])
 
     # -- snapshots ---------------------------------------------------------------------
 

@@ -1,0 +1,104 @@
+"""The Verifier as the Supervisor runs it: static checks at GATE and the CI step.
+
+The project's `[ci]` and `[gate]` are read from autopack.toml *at the run's base
+commit*, so a builder cannot loosen them by editing the file in its attempt. Every CI
+execution is counted against the phase's tier and the run; every finding is recorded as
+an issue (`static_check`, `test` or `ci`).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from autopack.ci.config import CiConfig, GateConfig, parse_project_toml
+from autopack.ci.preflight import CiIssue, PreflightResult, issue_key, run_preflight
+from autopack.ci.runner import command_environment, run_command
+from autopack.db import runs
+from autopack.db.database import Database
+from autopack.db.issues import IssueReport
+from autopack.db.runs import RunView
+from autopack.issues.rules import IssueSource, Severity
+from autopack.settings import Settings
+from autopack.supervisor.records import RecordIssue
+from autopack.vcs.changes import Change
+from autopack.vcs.git import Git
+from autopack.vcs.workspace import Attempt
+
+
+def project_config(git: Git, base: str | None) -> tuple[CiConfig, GateConfig]:
+    """`[ci]` and `[gate]` of autopack.toml as committed at `base` (defaults without it)."""
+    if base is None:
+        return parse_project_toml(None, "autopack.toml")
+    shown = git.run("show", f"{base}:autopack.toml", check=False)
+    text = shown.stdout.decode("utf-8", "replace") if shown.returncode == 0 else None
+    return parse_project_toml(text, f"autopack.toml@{base[:12]}")
+
+
+class Verifier:
+    """Static checks and CI for attempts of runs."""
+
+    def __init__(self, settings: Settings, db: Database, record_issue: RecordIssue) -> None:
+        self.settings = settings
+        self.db = db
+        self._record_issue = record_issue
+
+    def log_dir(self, run_id: str, phase_id: str, number: int) -> Path:
+        """Where one attempt's command logs go: `{run folder}/logs/{phase}/attempt-{n}/`."""
+        return self.settings.runs_dir / run_id / "logs" / phase_id / f"attempt-{number}"
+
+    def static_checks(self, view: RunView, phase: Any, attempt: Attempt, change: Change,
+                      git: Git) -> list[IssueReport]:
+        """Run `[gate] static_checks` on the changed files; each failure a minor issue."""
+        ci, gate = project_config(git, view.run.base_commit)
+        changed = [f.path for f in change.files if f.status != "D"]
+        env = command_environment(ci.pass_env, ci.env)
+        found = []
+        for k, command in enumerate(gate.static_checks):
+            if "{changed_files}" in command and not changed:
+                continue
+            text = command.format(changed_files=" ".join(shlex.quote(p) for p in changed),
+                                  repo=shlex.quote(str(attempt.path)))
+            done = run_command(text, attempt.path,
+                               self.log_dir(view.run.run_id, phase.phase_id, attempt.number)
+                               / f"static-{k}.log", ci.timeout_seconds, env, ci.max_log_bytes)
+            if done.exit_code == 0:
+                continue
+            report = IssueReport(
+                issue_key=issue_key("static_check", command), severity=Severity.MINOR,
+                source=IssueSource.STATIC_CHECK, category="static_check",
+                evidence_refs=(str(done.log_path),),
+                description=f"`{command}` exited {done.exit_code}: {done.tail[-1500:]}",
+            )
+            self._record_issue(view.run.run_id, phase.phase_id, report)
+            found.append(report)
+        return found
+
+    def run_ci(self, view: RunView, phase: Any, attempt: Attempt, git: Git,
+               profile: str, high_risk: bool) -> PreflightResult:
+        """The preflight gate in the attempt's worktree; CI runs counted, issues recorded."""
+        ci, _gate = project_config(git, view.run.base_commit)
+        if profile not in ci.profiles:
+            profile = "strict" if "strict" in ci.profiles else sorted(ci.profiles)[0]
+        tier = view.tier(phase.tier_id)
+        runs_left = max(0, tier.ci_run_cap - tier.ci_runs_used)
+        result = run_preflight(
+            ci, profile, attempt.path, self.log_dir(view.run.run_id, phase.phase_id,
+                                                    attempt.number) / "ci",
+            strict_failures=profile == "strict" or high_risk, runs_left=runs_left,
+        )
+        if result.runs:
+            with self.db.write() as session:
+                runs.add_ci_runs(session, view.run.run_id, phase.tier_id, len(result.runs))
+        for issue in result.issues:
+            self._record_issue(view.run.run_id, phase.phase_id, _report(issue))
+        return result
+
+
+def _report(issue: CiIssue) -> IssueReport:
+    source = IssueSource.TEST if issue.category in ("ci_test_failure", "flaky_test") \
+        else IssueSource.CI
+    return IssueReport(issue_key=issue.issue_key, severity=Severity(issue.severity),
+                       source=source, category=issue.category,
+                       evidence_refs=issue.evidence_refs, description=issue.description)
