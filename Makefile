@@ -25,13 +25,15 @@ test: install lint typecheck
 unit: install
 	$(PY) -m pytest tests/unit
 
-# Until the run engine exists, the demo is the probes (run state machine, issues, strategy),
+# Until the run engine exists, the demo is the probes (run state machine, issues, strategy,
+# promotion decisions),
 # each on its own server over one embedded database kept with the artefacts under .demo/.
 demo: install
 	rm -rf .demo
 	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_run_state.sh
 	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_issues.sh
 	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_strategy.sh
+	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_ci_promotion.sh
 	@echo
 	@echo "Look around:"
 	@echo "  AUTOPACK_DATABASE_URL=sqlite:///$(CURDIR)/.demo/autopack.db $(BIN)/autopack runs"

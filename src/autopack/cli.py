@@ -7,6 +7,7 @@ import ipaddress
 import json
 import sys
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +19,10 @@ from sqlalchemy.engine import make_url
 
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
+from autopack.artefacts.atomic import write_text_atomic
 from autopack.ci.config import load_ci_config
 from autopack.ci.preflight import run_preflight
+from autopack.ci.promotion_check import check_run_dir
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
 from autopack.plan.spec import load_run_spec
@@ -261,6 +264,60 @@ def _data_dir() -> Path:
     path = _settings().data_dir / "gate"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+INIT_FILES = {
+    "autopack.toml": "autopack.toml",
+    ".github/workflows/autopack-preflight.yml": "autopack-preflight.yml",
+    ".github/workflows/autopack-promotion.yml": "autopack-promotion.yml",
+}
+
+
+@app.command()
+def init(
+    repo: Annotated[Path, typer.Option(help="The repository to set up.")] = Path("."),
+    ci: Annotated[str | None, typer.Option(
+        "--ci", help="Also write CI workflows for this provider (github).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+) -> None:
+    """Write a commented autopack.toml (and, with --ci github, the preflight and promotion
+    workflows). Existing files are never overwritten without --force."""
+    if ci not in (None, "github"):
+        raise InvalidInput("--ci", f"{ci!r} is not a supported provider (github)")
+    if not repo.is_dir():
+        raise InvalidInput("--repo", f"{repo} is not a directory")
+    wanted = [k for k in INIT_FILES if ci == "github" or not k.startswith(".github/")]
+    existing = [k for k in wanted if (repo / k).exists()]
+    if existing and not force:
+        raise InvalidInput(str(repo / existing[0]), "already exists; pass --force to overwrite")
+    templates = resources.files("autopack.ci") / "templates"
+    for rel in wanted:
+        target = repo / rel
+        write_text_atomic(target, templates.joinpath(INIT_FILES[rel]).read_text(encoding="utf-8"))
+        err.print(f"wrote {target}", markup=False, highlight=False)
+
+
+promotion_app = typer.Typer(help="Promotion decisions from a run's artefacts.",
+                            no_args_is_help=True)
+app.add_typer(promotion_app, name="promotion")
+
+
+@promotion_app.command("check")
+def promotion_check(run_dir: Path, as_json: JsonFlag = False) -> None:
+    """Decide from RUN_DIR/run_summary.json alone (no database) whether the run may be
+    promoted: exit 0 when eligible, 1 with the reasons when not, 2 when unreadable."""
+    summary, reasons = check_run_dir(run_dir)
+    if as_json:
+        print(json.dumps({"run_id": summary.run_id, "eligible": not reasons,
+                          "reasons": reasons}))
+    elif reasons:
+        err.print(f"promotion blocked for run {summary.run_id}:", markup=False)
+        for reason in reasons:
+            err.print(f"  - {reason}", markup=False, highlight=False)
+    else:
+        out.print(f"run {summary.run_id} may be promoted", highlight=False)
+    if reasons:
+        raise typer.Exit(1)
 
 
 strategy_app = typer.Typer(help="Compile strategies; print the ruleset schema.",

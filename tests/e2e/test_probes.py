@@ -31,6 +31,11 @@ def test_strategy_probe_passes(tmp_path: Path) -> None:
     assert not list((tmp_path / ".autonomous_runs").glob("*/run_summary.md"))
 
 
+def test_ci_promotion_probe_passes(tmp_path: Path) -> None:
+    out = _probe("autonomous_probe_ci_promotion.sh", tmp_path)
+    assert "excess minor-issue debt: exit = 1" in out and "all clean: exit = 0" in out
+
+
 @pytest.mark.parametrize("name", ["autonomous_probe_run_state.sh", "autonomous_probe_issues.sh"])
 def test_probe_passes(name: str, tmp_path: Path) -> None:
     _probe(name, tmp_path)

@@ -215,3 +215,30 @@ def test_cli_gate_and_the_playbook_script(tmp_path: Path) -> None:
     unknown = subprocess.run([AUTOPACK, "gate", "--repo", str(repo), "--profile", "lax"],
                              env=env, capture_output=True, text=True, timeout=60, check=False)
     assert unknown.returncode == 2 and "--profile" in unknown.stderr
+
+
+def test_init_writes_config_and_workflows_and_never_overwrites(tmp_path: Path) -> None:
+    from autopack.ci.config import parse_project_toml
+
+    repo = tmp_path / "target"
+    repo.mkdir()
+    done = subprocess.run([AUTOPACK, "init", "--repo", str(repo), "--ci", "github"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
+    assert written == [".github/workflows/autopack-preflight.yml",
+                       ".github/workflows/autopack-promotion.yml", "autopack.toml"]
+    ci, gate = parse_project_toml((repo / "autopack.toml").read_text(), "autopack.toml")
+    assert set(ci.profiles) == {"normal", "strict"} and gate.static_checks == []
+    assert "autopack/integration/**" in (repo / ".github/workflows/autopack-preflight.yml"
+                                         ).read_text()
+    assert "autopack promotion check" in (repo / ".github/workflows/autopack-promotion.yml"
+                                          ).read_text()
+    (repo / "autopack.toml").write_text("# mine\n")
+    again = subprocess.run([AUTOPACK, "init", "--repo", str(repo)], capture_output=True,
+                           text=True, timeout=60, check=False)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (repo / "autopack.toml").read_text() == "# mine\n"
+    other = subprocess.run([AUTOPACK, "init", "--repo", str(repo), "--ci", "gitlab"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert other.returncode == 2 and "--ci" in other.stderr

@@ -51,6 +51,10 @@ class RunLayout:
         check_id(phase_id)
         return self.issues_dir / f"phase_{phase_index:02d}_{phase_id}_issues.json"
 
+    @property
+    def run_summary_json(self) -> Path:
+        return self.root / "run_summary.json"
+
     def strategy_file(self, version: int) -> Path:
         """`project_implementation_strategy_v{N}.json`."""
         return self.root / f"project_implementation_strategy_v{version}.json"

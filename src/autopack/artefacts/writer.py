@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from autopack.artefacts.atomic import write_text_atomic
 from autopack.artefacts.layout import RunLayout, backlog_file
 from autopack.db.runs import RunView
+from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
 from autopack.issues.documents import (
     backlog_document,
     phase_issue_document,
@@ -44,6 +45,32 @@ def render_run_summary(view: RunView) -> str:
     for phase in view.phases:
         counts[phase.tier_id] += 1
     return _RUN.render(run=view.run, tiers=view.tiers, phases=view.phases, phase_counts=counts)
+
+
+def summary_document(view: RunView) -> dict[str, Any]:
+    """`run_summary.json`: what a promotion check needs, readable without the database."""
+    run = view.run
+    return {
+        "run_id": run.run_id, "project_id": run.project_id, "state": run.state,
+        "failure_reason": run.failure_reason, "debt_status": run.debt_status,
+        "safety_profile": run.safety_profile, "run_scope": run.run_scope,
+        "tokens_used": run.tokens_used, "token_cap": run.token_cap,
+        "ci_runs_used": run.ci_runs_used,
+        "minor_issues_count": run.minor_issues_count,
+        "major_issues_count": run.major_issues_count,
+        "promotion_eligible_to_main": not promotion_blockers(run, view.tiers),
+        "promotion_blockers": promotion_blockers(run, view.tiers),
+        "tiers": [{
+            "tier_id": t.tier_id, "tier_index": t.tier_index, "name": t.name, "state": t.state,
+            "cleanliness": tier_cleanliness(t).value, "flags": tier_flags(t),
+            "minor_issues_count": t.minor_issues_count,
+            "major_issues_count": t.major_issues_count,
+            "max_minor_issues_tolerated": t.max_minor_issues_tolerated,
+            "max_major_issues_tolerated": t.max_major_issues_tolerated,
+            "tokens_used": t.tokens_used, "token_cap": t.token_cap,
+            "ci_runs_used": t.ci_runs_used, "ci_run_cap": t.ci_run_cap,
+        } for t in view.tiers],
+    }
 
 
 def render_tier(view: RunView, tier_id: str) -> str:
@@ -116,6 +143,7 @@ class ArtefactWriter:
         for phase in view.phases:
             self._write_phase(layout, view, phase.phase_id)
         write_text_atomic(layout.run_summary, render_run_summary(view))
+        write_text_atomic(layout.run_summary_json, to_json(summary_document(view)))
 
     def write_phases(self, layout: RunLayout, view: RunView, phase_ids: Iterable[str]) -> None:
         """The views a change to some phases touches: those phases, their tiers, the summary."""
@@ -126,6 +154,7 @@ class ArtefactWriter:
         for tier_id in sorted(tiers):
             self._write_tier(layout, view, tier_id)
         write_text_atomic(layout.run_summary, render_run_summary(view))
+        write_text_atomic(layout.run_summary_json, to_json(summary_document(view)))
 
     def _write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
         phase = view.phase(phase_id)
