@@ -26,8 +26,8 @@ unit: install
 	$(PY) -m pytest tests/unit
 
 # Until the run engine exists, the demo is the probes (run state machine, issues, strategy,
-# promotion decisions),
-# each on its own server over one embedded database kept with the artefacts under .demo/.
+# promotion decisions), each on its own server over one embedded database kept with the
+# artefacts under .demo/.
 demo: install
 	rm -rf .demo
 	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_run_state.sh

@@ -242,3 +242,53 @@ def test_init_writes_config_and_workflows_and_never_overwrites(tmp_path: Path) -
     other = subprocess.run([AUTOPACK, "init", "--repo", str(repo), "--ci", "gitlab"],
                            capture_output=True, text=True, timeout=60, check=False)
     assert other.returncode == 2 and "--ci" in other.stderr
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _need_bwrap() -> None:
+    import shutil
+
+    if shutil.which("bwrap") is None:
+        if IN_CI:
+            pytest.fail("bubblewrap is missing; .ci/run installs it")
+        pytest.skip("bubblewrap is not installed here")
+
+
+def test_bwrap_isolation_lets_a_command_write_only_its_checkout(tmp_path: Path) -> None:
+    _need_bwrap()
+    import uuid
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    beside = tmp_path / "beside.txt"  # under /tmp: the command gets a private /tmp
+    outside = Path("/var/tmp") / f"autopack-escape-{uuid.uuid4().hex}"  # read-only
+    cfg = CiConfig(isolation="bwrap", max_attempts=1, env={"PATH": "/usr/bin:/bin"},
+                   profiles={"normal": Profile(commands=["touch inside.txt", f"touch {beside}"]),
+                             "strict": Profile(commands=[f"touch {outside}"])})
+    try:
+        assert run_preflight(cfg, "normal", repo, tmp_path / "logs").green
+        assert (repo / "inside.txt").exists() and not beside.exists()
+        escaped = run_preflight(cfg, "strict", repo, tmp_path / "logs2")
+        assert not escaped.green and not outside.exists()
+        assert "Read-only file system" in escaped.runs[0][0].tail
+    finally:
+        outside.unlink(missing_ok=True)
+
+
+def test_a_missing_isolation_tool_is_a_clear_error(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    cfg = CiConfig(isolation="bwrap", max_attempts=1,
+                   profiles={"normal": Profile(commands=["true"])})
+    with pytest.raises(ConfigError, match="bwrap is not installed"):
+        run_preflight(cfg, "normal", repo, tmp_path / "logs")
+    no_image = CiConfig(isolation="docker", max_attempts=1,
+                        profiles={"normal": Profile(commands=["true"])})
+    with pytest.raises(ConfigError, match="docker is not installed"):
+        run_preflight(no_image, "normal", repo, tmp_path / "logs")

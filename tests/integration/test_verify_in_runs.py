@@ -104,3 +104,34 @@ def test_the_tier_ci_run_cap_stops_ci(pyproject: Project) -> None:
             result = pyproject.sup.apply.ci("run-1", "P1", attempt)
     assert result.attempts == 0 and result.stopped_early
     assert pyproject.sup.get_run("run-1").tiers[0].ci_runs_used == 2
+
+
+def test_under_bwrap_a_ci_command_cannot_move_main(settings: Settings, tmp_path: Path) -> None:
+    from tests.gitutil import git
+    from tests.integration.test_ci_gate import _need_bwrap
+
+    _need_bwrap()
+    evil = ("git -c user.name=x -c user.email=y commit -q --allow-empty -m evil"
+            " && git update-ref refs/heads/main HEAD")
+    repo = make_repo(tmp_path / "area" / "project", {
+        "autopack.toml": f'[ci]\nisolation = "bwrap"\nmax_attempts = 1\n'
+                         f'env = {{ PATH = "/usr/bin:/bin" }}\n'
+                         f'[ci.profiles.normal]\ncommands = ["{evil}"]\n'
+                         f'[ci.profiles.strict]\ncommands = ["{evil}"]\n',
+        "src/a.py": "A = 1\n",
+    })
+    main = git(repo, "rev-parse", "main")
+    sup = Supervisor(settings)
+    sup.start()
+    try:
+        project = Project(repo, sup, fingerprint(repo), set())
+        project.start(phases=(1,))
+        with sup.apply.attempt("run-1", "P1") as attempt:
+            attempt.write_files({"src/a.py": b"A = 2\n"})
+            sup.apply.gate("run-1", "P1", attempt)
+            result = sup.apply.ci("run-1", "P1", attempt)
+        assert not result.green
+        assert git(repo, "rev-parse", "main") == main
+        assert fingerprint(repo) == project.before
+    finally:
+        sup.close()

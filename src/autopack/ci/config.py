@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -85,6 +85,9 @@ class CiConfig(BaseModel):
     cpu_seconds: int | None = Field(None, gt=0)
     memory_bytes: int | None = Field(None, gt=0)
     file_bytes: int | None = Field(None, gt=0)
+    isolation: Literal["none", "bwrap", "docker"] = "none"
+    image: str | None = Field(None, min_length=1, max_length=500)
+    """The container image when isolation = "docker"."""
     pass_env: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES))

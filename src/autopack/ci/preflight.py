@@ -20,7 +20,14 @@ from pathlib import Path
 
 from autopack.ci.config import CiConfig
 from autopack.ci.junit import JUnitProblem, Outcome, read_junit
-from autopack.ci.runner import CommandResult, Limits, command_environment, run_command
+from autopack.ci.runner import (
+    CommandResult,
+    Isolation,
+    Limits,
+    check_isolation,
+    command_environment,
+    run_command,
+)
 
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
@@ -62,6 +69,9 @@ def run_preflight(
     commands = config.profiles[profile].commands
     env = command_environment(config.pass_env, config.env)
     limits = Limits(config.cpu_seconds, config.memory_bytes, config.file_bytes)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    isolation = Isolation(config.isolation, (log_dir.resolve(),), config.image)
+    check_isolation(isolation)
     major = strict_failures if strict_failures is not None else profile == "strict"
     history: dict[str, list[Outcome]] = {}
     result = PreflightResult(green=False, attempts=0)
@@ -78,7 +88,8 @@ def run_preflight(
             text = command.format(junit=shlex.quote(str(junit)), repo=shlex.quote(str(cwd)),
                                   changed_files=" ".join(shlex.quote(f) for f in changed_files))
             done = run_command(text, cwd, log_dir / f"attempt{attempt}-cmd{n}.log",
-                               config.timeout_seconds, env, config.max_log_bytes, limits)
+                               config.timeout_seconds, env, config.max_log_bytes, limits,
+                               isolation)
             ran.append(done)
             named_failure = False
             if done.timed_out:

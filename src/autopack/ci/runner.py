@@ -13,10 +13,12 @@ import contextlib
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,51 @@ class Limits:
     cpu_seconds: int | None = None
     memory_bytes: int | None = None
     file_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """Where a command runs: `none` (as is), `bwrap` (bubblewrap: the whole filesystem
+    read-only but `writable`, a private /tmp) or `docker` (in `image`, `writable` mounted)."""
+
+    kind: str = "none"
+    writable: tuple[Path, ...] = ()
+    image: str | None = None
+
+
+def check_isolation(isolation: Isolation) -> None:
+    """A clear ConfigError when the chosen isolation cannot run here."""
+    if isolation.kind == "none":
+        return
+    tool = "bwrap" if isolation.kind == "bwrap" else "docker"
+    if shutil.which(tool) is None:
+        hint = "apt install bubblewrap" if tool == "bwrap" else "install Docker"
+        raise ConfigError("ci.isolation", f"{isolation.kind!r} is chosen but {tool} is not "
+                          f"installed ({hint}), or set isolation = \"none\"")
+    if isolation.kind == "docker":
+        if not isolation.image:
+            raise ConfigError("ci.image", "isolation = \"docker\" needs an image")
+        probe = subprocess.run(["docker", "info"], capture_output=True, check=False,
+                               timeout=30)
+        if probe.returncode != 0:
+            raise ConfigError("ci.isolation", "docker is installed but its daemon does not "
+                              "answer (`docker info` failed)")
+
+
+def _argv(command: str, cwd: Path, env: Mapping[str, str], isolation: Isolation | None,
+          name: str) -> list[str]:
+    if isolation is None or isolation.kind == "none":
+        return ["/bin/sh", "-c", command]
+    if isolation.kind == "bwrap":
+        binds = [arg for path in (cwd, *isolation.writable)
+                 for arg in ("--bind", str(path), str(path))]
+        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                "--tmpfs", "/tmp", *binds, "--die-with-parent", "--chdir", str(cwd),
+                "/bin/sh", "-c", command]
+    mounts = [arg for path in (cwd, *isolation.writable) for arg in ("-v", f"{path}:{path}")]
+    envs = [arg for key in sorted(env) for arg in ("-e", key)]
+    return ["docker", "run", "--rm", "--name", name, *mounts, *envs, "-w", str(cwd),
+            str(isolation.image), "/bin/sh", "-c", command]
 
 
 @dataclass(frozen=True)
@@ -76,14 +123,17 @@ def command_environment(
 def run_command(
     command: str, cwd: Path, log_path: Path, timeout: float, env: Mapping[str, str],
     max_log_bytes: int = 10 * 1024 * 1024, limits: Limits | None = None,
+    isolation: Isolation | None = None,
 ) -> CommandResult:
     """Run `command`; never raises for the command's own failure (see the exit code)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
+    name = f"autopack-{uuid.uuid4().hex[:12]}"
     with open(log_path, "wb") as log:
         log.write(f"$ {command}\n".encode())
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", command], cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+            _argv(command, cwd, env, isolation, name), cwd=cwd, env=dict(env),
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_limiter(limits) if limits else None,
         )
@@ -96,6 +146,9 @@ def run_command(
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
+            if isolation is not None and isolation.kind == "docker":
+                subprocess.run(["docker", "kill", name], capture_output=True, check=False,
+                               timeout=60)
         _kill_group(proc.pid)  # also whatever the command left running
         proc.wait()
         reader.join(timeout=10)

@@ -14,7 +14,7 @@ from typing import Any
 
 from autopack.ci.config import CiConfig, GateConfig, parse_project_toml
 from autopack.ci.preflight import CiIssue, PreflightResult, issue_key, run_preflight
-from autopack.ci.runner import command_environment, run_command
+from autopack.ci.runner import Isolation, check_isolation, command_environment, run_command
 from autopack.db import runs
 from autopack.db.database import Database
 from autopack.db.issues import IssueReport
@@ -54,15 +54,19 @@ class Verifier:
         ci, gate = project_config(git, view.run.base_commit)
         changed = [f.path for f in change.files if f.status != "D"]
         env = command_environment(ci.pass_env, ci.env)
+        logs = self.log_dir(view.run.run_id, phase.phase_id, attempt.number)
+        isolation = Isolation(ci.isolation, (logs.resolve(),), ci.image)
+        if gate.static_checks:
+            logs.mkdir(parents=True, exist_ok=True)
+            check_isolation(isolation)
         found = []
         for k, command in enumerate(gate.static_checks):
             if "{changed_files}" in command and not changed:
                 continue
             text = command.format(changed_files=" ".join(shlex.quote(p) for p in changed),
                                   repo=shlex.quote(str(attempt.path)))
-            done = run_command(text, attempt.path,
-                               self.log_dir(view.run.run_id, phase.phase_id, attempt.number)
-                               / f"static-{k}.log", ci.timeout_seconds, env, ci.max_log_bytes)
+            done = run_command(text, attempt.path, logs / f"static-{k}.log",
+                               ci.timeout_seconds, env, ci.max_log_bytes, isolation=isolation)
             if done.exit_code == 0:
                 continue
             report = IssueReport(
