@@ -13,6 +13,7 @@ import pytest
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 from tests.gitutil import fingerprint, make_repo
+from tests.integration.helpers import table_rows
 from tests.integration.vcs_fixtures import Project
 
 BIN = str(Path(sys.executable).parent)
@@ -67,6 +68,11 @@ def test_a_static_check_finding_is_a_minor_issue_and_ci_goes_green(pyproject: Pr
     assert (issue["severity"], issue["category"]) == ("minor", "static_check")
     view = pyproject.sup.get_run("run-1")
     assert (view.run.ci_runs_used, view.tiers[0].ci_runs_used) == (1, 1)
+    commands = table_rows(pyproject.sup.settings.database_url, "command_runs")
+    assert [(c["kind"], c["ci_attempt"], c["exit_code"]) for c in commands] == [
+        ("static_check", 0, 1), ("ci", 1, 0)]
+    assert "TODO: overflow" in str(commands[0]["output_tail"])
+    assert Path(str(commands[1]["log_path"])).read_text().startswith("$ python -m pytest")
     assert fingerprint(pyproject.repo) == pyproject.before
 
 

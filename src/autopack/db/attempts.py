@@ -10,12 +10,15 @@ from typing import Any
 from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from autopack.ci.runner import CommandResult
 from autopack.db.models import Base, utcnow
 from autopack.domain.errors import Conflict, NotFound
 from autopack.vcs.changes import Change
 from autopack.vcs.scope import Refusal
 
-_ATTEMPTS, _SNAPSHOTS = (Base.metadata.tables[t] for t in ("attempts", "snapshots"))
+_ATTEMPTS, _SNAPSHOTS, _COMMAND_RUNS = (
+    Base.metadata.tables[t] for t in ("attempts", "snapshots", "command_runs")
+)
 
 
 def next_attempt_number(session: Session, run_id: str, phase_id: str) -> int:
@@ -101,3 +104,20 @@ def list_snapshots(session: Session, run_id: str) -> Sequence[Row[Any]]:
     return session.execute(
         select(_SNAPSHOTS).where(_SNAPSHOTS.c.run_id == run_id).order_by(_SNAPSHOTS.c.id)
     ).all()
+
+
+def record_command_runs(
+    session: Session, run_id: str, phase_id: str, number: int, kind: str,
+    results: Sequence[tuple[int, CommandResult]],
+) -> None:
+    """Keep what each command did: exit, time, log path and a bounded output tail."""
+    if not results:
+        return
+    now = utcnow()
+    session.execute(insert(_COMMAND_RUNS), [{
+        "run_id": run_id, "phase_id": phase_id, "attempt_number": number, "kind": kind,
+        "ci_attempt": ci_attempt, "command": r.command[:4000], "exit_code": r.exit_code,
+        "timed_out": r.timed_out, "seconds": r.seconds, "log_path": str(r.log_path),
+        "output_tail": r.tail, "output_bytes": r.output_bytes,
+        "log_truncated": r.log_truncated, "created_at": now,
+    } for ci_attempt, r in results])

@@ -252,6 +252,35 @@ class StrategyRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CommandRunRow(Base):
+    """One command the Verifier ran for an attempt (a static check or a CI command)."""
+
+    __tablename__ = "command_runs"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    phase_id: Mapped[str] = mapped_column(ID)
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))  # static_check | ci
+    ci_attempt: Mapped[int] = mapped_column(Integer)
+    command: Mapped[str] = mapped_column(Text)
+    exit_code: Mapped[int] = mapped_column(Integer)
+    timed_out: Mapped[bool] = mapped_column(Boolean)
+    seconds: Mapped[float] = mapped_column(Float)
+    log_path: Mapped[str] = mapped_column(Text)
+    output_tail: Mapped[str] = mapped_column(Text)
+    output_bytes: Mapped[int] = mapped_column(BigInteger)
+    log_truncated: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["run_id", "phase_id"], ["phases.run_id", "phases.phase_id"], ondelete="CASCADE"
+        ),
+        Index(None, "run_id", "phase_id", "attempt_number"),
+    )
+
+
 class ProjectRow(Base):
     """A project: the scope of an issue backlog; counts its runs."""
 

@@ -15,7 +15,7 @@ from typing import Any
 from autopack.ci.config import CiConfig, GateConfig, parse_project_toml
 from autopack.ci.preflight import CiIssue, PreflightResult, issue_key, run_preflight
 from autopack.ci.runner import Isolation, check_isolation, command_environment, run_command
-from autopack.db import runs
+from autopack.db import attempts, runs
 from autopack.db.database import Database
 from autopack.db.issues import IssueReport
 from autopack.db.runs import RunView
@@ -60,6 +60,7 @@ class Verifier:
             logs.mkdir(parents=True, exist_ok=True)
             check_isolation(isolation)
         found = []
+        ran = []
         for k, command in enumerate(gate.static_checks):
             if "{changed_files}" in command and not changed:
                 continue
@@ -67,6 +68,7 @@ class Verifier:
                                   repo=shlex.quote(str(attempt.path)))
             done = run_command(text, attempt.path, logs / f"static-{k}.log",
                                ci.timeout_seconds, env, ci.max_log_bytes, isolation=isolation)
+            ran.append((0, done))
             if done.exit_code == 0:
                 continue
             report = IssueReport(
@@ -77,6 +79,9 @@ class Verifier:
             )
             self._record_issue(view.run.run_id, phase.phase_id, report)
             found.append(report)
+        with self.db.write() as session:
+            attempts.record_command_runs(session, view.run.run_id, phase.phase_id,
+                                         attempt.number, "static_check", ran)
         return found
 
     def run_ci(self, view: RunView, phase: Any, attempt: Attempt, git: Git,
@@ -95,6 +100,9 @@ class Verifier:
         if result.runs:
             with self.db.write() as session:
                 runs.add_ci_runs(session, view.run.run_id, phase.tier_id, len(result.runs))
+                attempts.record_command_runs(
+                    session, view.run.run_id, phase.phase_id, attempt.number, "ci",
+                    [(n, done) for n, ran in enumerate(result.runs, 1) for done in ran])
         for issue in result.issues:
             self._record_issue(view.run.run_id, phase.phase_id, _report(issue))
         return result
