@@ -16,10 +16,9 @@ from autopack.ci.config import CiConfig, Profile, load_ci_config
 from autopack.ci.preflight import run_preflight
 from autopack.ci.runner import command_environment, run_command
 from autopack.domain.errors import ConfigError
+from tests.integration.ci_helpers import BIN, PYTEST, need_bwrap, project_toml
 
-BIN = str(Path(sys.executable).parent)
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
-PYTEST = "python -m pytest -q -p no:cacheprovider --junitxml={junit}"
 
 
 def project(root: Path, tests: str) -> Path:
@@ -192,16 +191,8 @@ def test_bad_ci_configuration_names_the_key(tmp_path: Path, toml: str, where: st
 
 def test_cli_gate_and_the_playbook_script(tmp_path: Path) -> None:
     repo = project(tmp_path / "repo", "def test_ok():\n    assert True\n")
-    (repo / "autopack.toml").write_text(textwrap.dedent(f"""
-        [ci]
-        max_attempts = 2
-        backoff_seconds = 0
-        env = {{ PATH = "{BIN}:/usr/bin:/bin" }}
-        [ci.profiles.normal]
-        commands = ["{PYTEST}"]
-        [ci.profiles.strict]
-        commands = ["{PYTEST}", "python -c 'raise SystemExit(1)'"]
-        """))
+    (repo / "autopack.toml").write_text(
+        project_toml([PYTEST, "python -c 'raise SystemExit(1)'"]))
     env = {**os.environ, "AUTOPACK_DATA_DIR": str(tmp_path / "data")}
     green = subprocess.run([AUTOPACK, "gate", "--repo", str(repo), "--json"], env=env,
                            capture_output=True, text=True, timeout=300, check=False)
@@ -244,20 +235,8 @@ def test_init_writes_config_and_workflows_and_never_overwrites(tmp_path: Path) -
     assert other.returncode == 2 and "--ci" in other.stderr
 
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _need_bwrap() -> None:
-    import shutil
-
-    if shutil.which("bwrap") is None:
-        if IN_CI:
-            pytest.fail("bubblewrap is missing; .ci/run installs it")
-        pytest.skip("bubblewrap is not installed here")
-
-
 def test_bwrap_isolation_lets_a_command_write_only_its_checkout(tmp_path: Path) -> None:
-    _need_bwrap()
+    need_bwrap()
     import uuid
 
     repo = tmp_path / "repo"

@@ -4,7 +4,6 @@ run's base commit so an attempt cannot loosen it."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,23 +12,11 @@ import pytest
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 from tests.gitutil import fingerprint, make_repo
+from tests.integration.ci_helpers import PYTEST, need_bwrap, project_toml
 from tests.integration.helpers import table_rows
 from tests.integration.vcs_fixtures import Project
 
-BIN = str(Path(sys.executable).parent)
-PYTEST = "python -m pytest -q -p no:cacheprovider --junitxml={junit}"
-TOML = f"""
-[ci]
-max_attempts = 2
-backoff_seconds = 0
-env = {{ PATH = "{BIN}:/usr/bin:/bin" }}
-[ci.profiles.normal]
-commands = ["{PYTEST}"]
-[ci.profiles.strict]
-commands = ["{PYTEST}"]
-[gate]
-static_checks = ["! grep -n TODO {{changed_files}}"]
-"""
+TOML = project_toml([PYTEST], static_checks=["! grep -n TODO {changed_files}"])
 
 
 @pytest.fixture
@@ -114,9 +101,7 @@ def test_the_tier_ci_run_cap_stops_ci(pyproject: Project) -> None:
 
 def test_under_bwrap_a_ci_command_cannot_move_main(settings: Settings, tmp_path: Path) -> None:
     from tests.gitutil import git
-    from tests.integration.test_ci_gate import _need_bwrap
-
-    _need_bwrap()
+    need_bwrap()
     evil = ("git -c user.name=x -c user.email=y commit -q --allow-empty -m evil"
             " && git update-ref refs/heads/main HEAD")
     repo = make_repo(tmp_path / "area" / "project", {
