@@ -25,7 +25,7 @@ from autopack.ci.preflight import run_preflight
 from autopack.ci.promotion_check import check_run_dir
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
-from autopack.plan.spec import load_run_spec
+from autopack.plan.load import load_plan
 from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import load_ruleset, ruleset_schema
@@ -327,7 +327,10 @@ app.add_typer(strategy_app, name="strategy")
 
 @strategy_app.command("dry-run")
 def strategy_dry_run(
-    plan: Annotated[Path | None, typer.Option("--plan", help="A JSON run spec.")] = None,
+    plan: Annotated[Path | None, typer.Option(
+        "--plan", help="comprehensive_plan.md, or a JSON/YAML run spec.")] = None,
+    run_id: Annotated[str | None, typer.Option(
+        "--run-id", help="The run id (markdown plans: default from the title).")] = None,
     ruleset: Annotated[Path | None, typer.Option(
         "--ruleset", help="project_ruleset_vN.json (default: AUTOPACK_RULESET, else "
         "the built-in defaults).")] = None,
@@ -335,8 +338,8 @@ def strategy_dry_run(
 ) -> None:
     """Compile the strategy a plan would get, without starting anything."""
     if plan is None:
-        raise InvalidInput("--plan", "name the plan file (a JSON run spec)")
-    spec = load_run_spec(plan)
+        raise InvalidInput("--plan", "name the plan file (markdown, JSON or YAML)")
+    spec = load_plan(plan, run_id).spec
     chosen = (load_ruleset(ruleset), str(ruleset)) if ruleset is not None else None
     supervisor = _reader()
     if supervisor is None:  # nothing ran here yet: no backlog, and nothing is created

@@ -134,3 +134,20 @@ def test_cli_dry_run_json_table_and_errors(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "--plan" in missing.stderr
     schema = _cli("strategy", "schema", cwd=tmp_path, env=env)
     assert json.loads(schema.stdout)["title"].startswith("Autopack project ruleset")
+
+
+def test_cli_dry_run_of_a_markdown_plan(tmp_path: Path) -> None:
+    env = {"AUTOPACK_DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'autopack.db'}"}
+    plan = tmp_path / "comprehensive_plan.md"
+    plan.write_text("# Plan: Shop auth\n## Tier AUTH: Authentication\n"
+                    "### Phase login: Add the login endpoint\n- scope: src/auth/\n"
+                    "Check the password hash.\n")
+    done = _cli("strategy", "dry-run", "--plan", str(plan), "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["run_id"] == "shop-auth"
+    assert (doc["phases"][0]["task_category"], doc["phases"][0]["allowed_scope"]) == (
+        "security_auth", ["src/auth/"])
+    plan.write_text("# Plan: Shop\n## Tier AUTH: Auth\n### Phase login: Login\n- colour: red\n")
+    bad = _cli("strategy", "dry-run", "--plan", str(plan), cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and f"{plan}:4: unknown metadata key 'colour'" in bad.stderr

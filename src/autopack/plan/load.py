@@ -1,0 +1,73 @@
+"""Any plan file into a run spec: `comprehensive_plan.md`, or a JSON or YAML run spec with
+the fields of `POST /runs/start`. Errors name `file:line` (markdown, YAML, malformed
+JSON) or the file and the JSON path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autopack.domain.errors import PlanError
+from autopack.plan import jsonfile
+from autopack.plan.markdown import parse_plan
+from autopack.plan.spec import RunSpec
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A plan's run spec and, per phase, what the run engine uses beyond it."""
+
+    spec: RunSpec
+    extras: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def load_plan(path: Path, run_id: str | None = None) -> LoadedPlan:
+    """Read a plan; `run_id` replaces the spec's (markdown: default from the title)."""
+    suffix = path.suffix.lower()
+    if suffix in (".md", ".markdown"):
+        plan = parse_plan(path)
+        spec = plan.run_spec({"run_id": run_id or _slug(plan.title, path)})
+        return LoadedPlan(spec, plan.phase_extras())
+    if suffix in (".yaml", ".yml"):
+        data = _yaml(path)
+    elif suffix == ".json":
+        spec = jsonfile.load(RunSpec, path, "plan", PlanError)
+        return LoadedPlan(_with_run_id(spec, run_id))
+    else:
+        raise PlanError(str(path), "a plan is a .md, .json, .yaml or .yml file")
+    spec = jsonfile.validate(RunSpec, data, str(path), PlanError)
+    return LoadedPlan(_with_run_id(spec, run_id))
+
+
+def _with_run_id(spec: RunSpec, run_id: str | None) -> RunSpec:
+    if run_id is None:
+        return spec
+    data = spec.model_dump(exclude_unset=True)
+    data["run"]["run_id"] = run_id
+    return jsonfile.validate(RunSpec, data, "--run-id", PlanError)
+
+
+def _yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(str(path), "no such plan file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(str(path), f"cannot read the plan: {exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise PlanError(where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
+
+
+def _slug(title: str, path: Path) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", title).strip("-._")[:100]
+    if not slug:
+        raise PlanError(f"{path}:1", "the plan title makes no run id; pass --run-id")
+    return slug.lower()

@@ -1,0 +1,106 @@
+"""Plan files: comprehensive_plan.md, JSON and YAML run specs; errors name file:line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autopack.domain.errors import PlanError
+from autopack.plan.load import load_plan
+
+GOOD = """\
+# Plan: Todo API
+Why we build it.
+
+## Tier T1: Storage
+### Phase P1.1: Add the Todo model
+- category: schema_change
+- complexity: high
+- scope: src/todo/, tests/
+- command: python tools/add_model.py
+Free text below the bullets is the phase description.
+
+#### A sub-heading inside the description
+More text.
+
+### Phase P1.2: Repository
+- patch: patches/repo.diff
+- acceptance: list() returns saved todos
+
+## Tier T2: API
+### Phase P2.1: Endpoints
+Just text.
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "comprehensive_plan.md") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_a_markdown_plan_becomes_a_run_spec(tmp_path: Path) -> None:
+    loaded = load_plan(_write(tmp_path, GOOD))
+    spec = loaded.spec
+    assert spec.run.run_id == "todo-api"
+    assert [(t.tier_id, t.tier_index, t.name) for t in spec.tiers] == [
+        ("T1", 0, "Storage"), ("T2", 1, "API")]
+    first, second, third = spec.phases
+    assert (first.phase_id, first.tier_id, first.task_category, first.complexity,
+            first.scope) == ("P1.1", "T1", "schema_change", "high", ["src/todo/", "tests/"])
+    assert first.description.startswith("Free text below the bullets")
+    assert "#### A sub-heading" in first.description and "More text." in first.description
+    assert (second.phase_index, third.tier_id, third.description) == (1, "T2", "Just text.")
+    assert loaded.extras == {"P1.1": {"command": "python tools/add_model.py"},
+                             "P1.2": {"patch": "patches/repo.diff",
+                                      "acceptance": "list() returns saved todos"},
+                             "P2.1": {}}
+    assert load_plan(_write(tmp_path, GOOD), run_id="todo-7").spec.run.run_id == "todo-7"
+
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("## Tier T1: A\n", 1, "starts with `# Plan: <title>`"),
+    ("# Plan: X\n### Phase P1: a\n", 2, "a phase before any"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n- colour: red\n", 4, "unknown metadata key"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n- category: gardening\n", 4, "category:"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n- complexity: extreme\n", 4, "complexity:"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n- ci_profile: lax\n", 4, "not normal or strict"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n- scope: ../etc/\n", 4, "scope:"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n- category: docs\n- category: docs\n", 5,
+     "given twice"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n### Phase P1: b\n", 4,
+     "phase P1 is already defined at line 3"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P1: a\n## Tier T2: B\n", 4, "tier T2 has no phases"),
+    ("# Plan: X\n## Tier ../x: A\n### Phase P1: a\n", 2, "tier_id:"),
+    ("# Plan: X\n## Tier T1: A\n### Phase P 1: a\n", 3, "expected `## Tier"),
+    ("# Plan: X\n## Tire T1: A\n### Phase P1: a\n", 2, "expected `## Tier"),
+    ("# Plan: X\nintro\n", 2, "no `## Tier` heading"),
+])
+def test_markdown_errors_name_file_and_line(tmp_path: Path, text: str, line: int,
+                                            message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(PlanError) as refused:
+        load_plan(path)
+    assert refused.value.where == f"{path}:{line}"
+    assert message in refused.value.message
+
+
+def test_json_and_yaml_run_specs(tmp_path: Path) -> None:
+    yaml_text = ("run: {run_id: y1}\ntiers:\n  - {tier_id: T1, tier_index: 0, name: A}\n"
+                 "phases:\n  - {phase_id: P1, phase_index: 0, tier_id: T1, name: Do it}\n")
+    assert load_plan(_write(tmp_path, yaml_text, "plan.yaml")).spec.run.run_id == "y1"
+    json_text = ('{"run": {"run_id": "j1"}, "tiers": [{"tier_id": "T1", "tier_index": 0, '
+                 '"name": "A"}], "phases": [{"phase_id": "P1", "phase_index": 0, '
+                 '"tier_id": "T1", "name": "Do it"}]}')
+    assert load_plan(_write(tmp_path, json_text, "plan.json"), "j2").spec.run.run_id == "j2"
+    broken = _write(tmp_path, "run: {run_id: y1\ntiers: [\n", "broken.yml")
+    with pytest.raises(PlanError) as refused:
+        load_plan(broken)
+    assert refused.value.where.startswith(f"{broken}:") and "malformed YAML" in str(
+        refused.value)
+    wrong = _write(tmp_path, "run: {run_id: y1}\ntiers: []\nphases: []\n", "wrong.yaml")
+    with pytest.raises(PlanError, match=r"\$\.tiers"):
+        load_plan(wrong)
+    with pytest.raises(PlanError, match=r"a plan is a \.md"):
+        load_plan(_write(tmp_path, "x", "plan.txt"))
