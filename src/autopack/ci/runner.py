@@ -123,9 +123,10 @@ def command_environment(
 def run_command(
     command: str, cwd: Path, log_path: Path, timeout: float, env: Mapping[str, str],
     max_log_bytes: int = 10 * 1024 * 1024, limits: Limits | None = None,
-    isolation: Isolation | None = None,
+    isolation: Isolation | None = None, stdin: bytes | None = None,
 ) -> CommandResult:
-    """Run `command`; never raises for the command's own failure (see the exit code)."""
+    """Run `command` (with `stdin` on its standard input, if given); never raises for the
+    command's own failure (see the exit code)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     name = f"autopack-{uuid.uuid4().hex[:12]}"
@@ -133,7 +134,7 @@ def run_command(
         log.write(f"$ {command}\n".encode())
         proc = subprocess.Popen(
             _argv(command, cwd, env, isolation, name), cwd=cwd, env=dict(env),
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=_limiter(limits) if limits else None,
         )
@@ -141,6 +142,8 @@ def run_command(
         sink = _Sink(log, max_log_bytes)
         reader = threading.Thread(target=sink.drain, args=(proc.stdout,), daemon=True)
         reader.start()
+        if stdin is not None:
+            threading.Thread(target=_feed, args=(proc.stdin, stdin), daemon=True).start()
         timed_out = False
         try:
             proc.wait(timeout=timeout)
@@ -190,6 +193,16 @@ class _Sink:
 
     def tail(self) -> str:
         return self._tail.decode("utf-8", "replace")[-TAIL_CHARS:]
+
+
+def _feed(pipe: IO[bytes] | None, data: bytes) -> None:
+    """Write a command's standard input, then close it (a command may stop reading)."""
+    if pipe is None:
+        return
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.write(data)
+    with contextlib.suppress(BrokenPipeError, OSError):
+        pipe.close()
 
 
 def _kill_group(pgid: int) -> None:

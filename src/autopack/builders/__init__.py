@@ -1,0 +1,1 @@
+"""Builders and Auditors: the protocol, and the offline adapters (command, patch)."""
