@@ -20,12 +20,12 @@ from sqlalchemy.engine import make_url
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
 from autopack.artefacts.atomic import write_text_atomic
-from autopack.ci.config import load_ci_config
 from autopack.ci.preflight import run_preflight
 from autopack.ci.promotion_check import check_run_dir
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
 from autopack.plan.load import load_plan
+from autopack.project_config import load_project_config
 from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import load_ruleset, ruleset_schema
@@ -234,7 +234,7 @@ def gate(
     flaky and failing tests reported. Exits 1 when it never goes green."""
     if not repo.is_dir():
         raise InvalidInput("--repo", f"{repo} is not a directory")
-    config = load_ci_config(repo)
+    config = load_project_config(repo).ci
     if profile not in config.profiles:
         raise InvalidInput("--profile", f"{profile!r} is not a profile of this project "
                            f"({', '.join(sorted(config.profiles))})")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from autopack.ci.config import CiConfig, Profile, load_ci_config
+from autopack.ci.config import CiConfig, Profile
 from autopack.ci.preflight import run_preflight
 from autopack.ci.runner import command_environment, run_command
 from autopack.domain.errors import ConfigError
+from autopack.project_config import load_project_config, parse_project_config
 from tests.integration.ci_helpers import BIN, PYTEST, need_bwrap, project_toml
 
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
@@ -173,19 +174,19 @@ def test_unusable_junit_is_an_issue(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("toml", "where", "message"), [
-    ("[ci.profiles.normal]\ncommands = []\n", "[ci]: $.profiles.normal.commands",
+    ("[ci.profiles.normal]\ncommands = []\n", ": $.ci.profiles.normal.commands",
      "at least 1 item"),
     ("[ci.profiles.normal]\ncommands = ['pytest --out={report}']\n",
-     "[ci]: $.profiles.normal.commands", "unknown placeholder {report}"),
-    ("[ci]\nmax_attempts = 0\n", "[ci]: $.max_attempts", "greater than or equal to 1"),
-    ("[ci]\ncolour = 'blue'\n", "[ci]: $.colour", "Extra inputs"),
+     ": $.ci.profiles.normal.commands", "unknown placeholder {report}"),
+    ("[ci]\nmax_attempts = 0\n", ": $.ci.max_attempts", "greater than or equal to 1"),
+    ("[ci]\ncolour = 'blue'\n", ": $.ci.colour", "Extra inputs"),
     ("[ci\n", "autopack.toml", "malformed TOML"),
 ])
 def test_bad_ci_configuration_names_the_key(tmp_path: Path, toml: str, where: str,
                                             message: str) -> None:
     (tmp_path / "autopack.toml").write_text(toml)
     with pytest.raises(ConfigError) as refused:
-        load_ci_config(tmp_path)
+        load_project_config(tmp_path)
     assert where in refused.value.where and message in refused.value.message
 
 
@@ -209,8 +210,6 @@ def test_cli_gate_and_the_playbook_script(tmp_path: Path) -> None:
 
 
 def test_init_writes_config_and_workflows_and_never_overwrites(tmp_path: Path) -> None:
-    from autopack.ci.config import parse_project_toml
-
     repo = tmp_path / "target"
     repo.mkdir()
     done = subprocess.run([AUTOPACK, "init", "--repo", str(repo), "--ci", "github"],
@@ -219,7 +218,8 @@ def test_init_writes_config_and_workflows_and_never_overwrites(tmp_path: Path) -
     written = sorted(p.relative_to(repo).as_posix() for p in repo.rglob("*") if p.is_file())
     assert written == [".github/workflows/autopack-preflight.yml",
                        ".github/workflows/autopack-promotion.yml", "autopack.toml"]
-    ci, gate = parse_project_toml((repo / "autopack.toml").read_text(), "autopack.toml")
+    parsed = parse_project_config((repo / "autopack.toml").read_text(), "autopack.toml")
+    ci, gate = parsed.ci, parsed.gate
     assert set(ci.profiles) == {"normal", "strict"} and gate.static_checks == []
     assert "autopack/integration/**" in (repo / ".github/workflows/autopack-preflight.yml"
                                          ).read_text()

@@ -1,4 +1,5 @@
-"""The `[ci]` section of autopack.toml: profiles of commands, attempts, limits.
+"""The `[ci]` and `[gate]` sections of autopack.toml: profiles of commands, attempts,
+limits, isolation; static checks. (`project_config.py` reads the whole file.)
 
 Placeholders in commands: `{junit}` (a path Autopack reads afterwards), `{changed_files}`
 and `{repo}`. Without a `[ci]` section a Python project gets profiles built on the
@@ -8,14 +9,9 @@ pytest markers `unit`, `integration`, `e2e`, `safety_critical`.
 from __future__ import annotations
 
 import string
-import tomllib
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from autopack.domain.errors import ConfigError
-from autopack.plan import jsonfile
 
 PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
 Command = Annotated[str, Field(min_length=1, max_length=4_000)]
@@ -91,24 +87,3 @@ class CiConfig(BaseModel):
     pass_env: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES))
-
-
-def parse_project_toml(text: str | None, source: str) -> tuple[CiConfig, GateConfig]:
-    """`[ci]` and `[gate]` of an autopack.toml text (None: no file, all defaults)."""
-    if text is None:
-        return CiConfig(), GateConfig()
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(source, f"malformed TOML: {exc}") from None
-    ci = jsonfile.validate(CiConfig, data.get("ci", {}), f"{source} [ci]", ConfigError)
-    gate = jsonfile.validate(GateConfig, data.get("gate", {}), f"{source} [gate]",
-                             ConfigError)
-    return ci, gate
-
-
-def load_ci_config(repo: Path) -> CiConfig:
-    """`[ci]` of `repo/autopack.toml`; the defaults when there is no file or section."""
-    path = repo / "autopack.toml"
-    text = path.read_text(encoding="utf-8") if path.exists() else None
-    return parse_project_toml(text, str(path))[0]

@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from autopack.ci.config import CiConfig, GateConfig, parse_project_toml
+from autopack.ci.config import CiConfig, GateConfig
 from autopack.ci.preflight import CiIssue, PreflightResult, issue_key, run_preflight
 from autopack.ci.runner import Isolation, check_isolation, command_environment, run_command
 from autopack.db import attempts, runs
@@ -20,6 +20,7 @@ from autopack.db.database import Database
 from autopack.db.issues import IssueReport
 from autopack.db.runs import RunView
 from autopack.issues.rules import IssueSource, Severity
+from autopack.project_config import parse_project_config
 from autopack.settings import Settings
 from autopack.supervisor.records import RecordIssue
 from autopack.vcs.changes import Change
@@ -30,10 +31,12 @@ from autopack.vcs.workspace import Attempt
 def project_config(git: Git, base: str | None) -> tuple[CiConfig, GateConfig]:
     """`[ci]` and `[gate]` of autopack.toml as committed at `base` (defaults without it)."""
     if base is None:
-        return parse_project_toml(None, "autopack.toml")
-    shown = git.run("show", f"{base}:autopack.toml", check=False)
-    text = shown.stdout.decode("utf-8", "replace") if shown.returncode == 0 else None
-    return parse_project_toml(text, f"autopack.toml@{base[:12]}")
+        config = parse_project_config(None, "autopack.toml")
+    else:
+        shown = git.run("show", f"{base}:autopack.toml", check=False)
+        text = shown.stdout.decode("utf-8", "replace") if shown.returncode == 0 else None
+        config = parse_project_config(text, f"autopack.toml@{base[:12]}")
+    return config.ci, config.gate
 
 
 class Verifier:
