@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import json
+import os
 import sys
 import tempfile
 from importlib import resources
@@ -20,16 +21,21 @@ from sqlalchemy.engine import make_url
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
 from autopack.artefacts.atomic import write_text_atomic
+from autopack.builders.offline import choose_builder
 from autopack.ci.preflight import run_preflight
 from autopack.ci.promotion_check import check_run_dir
+from autopack.domain.categories import RunScope, SafetyProfile
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
 from autopack.issues.documents import backlog_entry
 from autopack.plan.load import load_plan
-from autopack.project_config import load_project_config
+from autopack.plan.spec import RunSpec
+from autopack.project_config import ProjectConfig, load_project_config
 from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
+from autopack.supervisor.engine import Engine, EngineOptions
+from autopack.supervisor.engine import summary_document as run_summary
 from autopack.supervisor.service import Supervisor, compile_for
 
 app = typer.Typer(
@@ -219,6 +225,90 @@ def regenerate(run_id: str) -> None:
         err.print(f"wrote {supervisor.artefacts.layout(run_id).root}")
     finally:
         supervisor.close()
+
+
+@app.command("run")
+def run_plan(
+    plan: Path,
+    repo: Annotated[Path, typer.Option(help="The repository to build in.")] = Path("."),
+    builder: Annotated[str, typer.Option(help="auto, command or patch.")] = "auto",
+    auditor: Annotated[str | None, typer.Option(help="none or command.")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="The run id.")] = None,
+    safety_profile: Annotated[SafetyProfile | None, typer.Option()] = None,
+    run_scope: Annotated[RunScope | None, typer.Option()] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a plan to a terminal state with no one in the loop. Exit 0 on DONE_SUCCESS,
+    1 on DONE_FAILED_*, 2 on bad input (the message names file:line or the key)."""
+    if not (repo / ".git").exists():
+        raise InvalidInput("--repo", f"{repo} is not the root of a git repository")
+    repo = repo.resolve()
+    config = load_project_config(repo)
+    loaded = load_plan(plan, run_id)
+    data = loaded.spec.model_dump(mode="json", exclude_unset=True)
+    data["repo"] = {"path": str(repo), "main_branch": config.project.main_branch}
+    data["run"].setdefault("project_id", config.project.id)
+    for key, value in (("safety_profile", safety_profile or config.project.safety_profile),
+                       ("run_scope", run_scope or config.project.default_run_scope)):
+        if value is not None:
+            data["run"][key] = value.value
+    spec = RunSpec.model_validate(data)
+    settings = _run_settings(repo, config)
+    ruleset = None
+    if config.project.ruleset:
+        path = repo / config.project.ruleset
+        ruleset = (load_ruleset(path), str(path))
+    supervisor = Supervisor(settings)
+    supervisor.start()
+    try:
+        engine = Engine(supervisor, config, EngineOptions(
+            builder=builder, auditor=auditor, plan_dir=plan.resolve().parent,
+            extras=loaded.extras))
+        for phase in spec.phases:  # refuse a phase the builder cannot build, before starting
+            choose_builder(builder, loaded.extras.get(phase.phase_id, {}), phase.phase_id,
+                           engine.context)
+        supervisor.create_run(spec, "cli", ruleset)
+        err.print(f"run {spec.run.run_id}: {len(spec.phases)} phases on "
+                  f"autopack/integration/{spec.run.run_id}", markup=False, highlight=False)
+        view = engine.run(spec.run.run_id)
+        doc = run_summary(view, supervisor.strategy(spec.run.run_id),
+                          list(supervisor.apply.snapshots(spec.run.run_id)))
+    finally:
+        supervisor.close()
+    if as_json:
+        print(json.dumps(doc))
+    else:
+        out.print(f"run {doc['run_id']}: {doc['state']}"
+                  + (f" ({doc['failure_reason']})" if doc["failure_reason"] else ""),
+                  highlight=False)
+        for phase in doc["phases"]:
+            out.print(f"  {phase['phase_id']:12s} {phase['state']:10s} attempts "
+                      f"{phase['attempts']}  {phase['snapshot_tag'] or ''}", highlight=False)
+        out.print(f"files: {settings.runs_dir / doc['run_id']}", highlight=False)
+    if doc["state"] != "DONE_SUCCESS":
+        raise typer.Exit(1)
+
+
+def _run_settings(repo: Path, config: ProjectConfig) -> Settings:
+    """A CLI run keeps its database and artefacts in the repository (both git-excluded)
+    unless AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR say otherwise."""
+    settings = _settings()
+    updates: dict[str, object] = {}
+    if "AUTOPACK_DATABASE_URL" not in os.environ:
+        (repo / ".autopack").mkdir(exist_ok=True)
+        updates["database_url"] = f"sqlite:///{repo / '.autopack' / 'autopack.db'}"
+    if "AUTOPACK_RUNS_DIR" not in os.environ:
+        updates["runs_dir"] = repo / ".autonomous_runs"
+    if config.budgets != ProjectConfig().budgets:
+        updates["budgets"] = config.budgets
+    exclude = repo / ".git" / "info" / "exclude"
+    if exclude.parent.is_dir():
+        text = exclude.read_text() if exclude.exists() else ""
+        missing = [p for p in ("/.autopack/", "/.autonomous_runs/") if p not in text.split()]
+        if missing:
+            write_text_atomic(exclude, text + ("" if text.endswith("\n") or not text else "\n")
+                              + "".join(f"{p}\n" for p in missing))
+    return settings.model_copy(update=updates)
 
 
 @app.command()

@@ -77,7 +77,10 @@ class BuilderResult:
 class Builder(Protocol):
     """Makes a phase's change in an attempt's worktree."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The builder's name (`command`, `patch`, ...)."""
+        ...
 
     def build(self, request: BuilderRequest, attempt: Attempt, log_dir: Path) -> BuilderResult:
         """Change the worktree; never commit. Failures are results, not exceptions."""
@@ -124,7 +127,10 @@ class ReviewRequest:
 class Auditor(Protocol):
     """Reviews a change and returns a verdict."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The auditor's name."""
+        ...
 
     def review(self, request: ReviewRequest, cwd: Path, log_dir: Path) -> Verdict:
         """The verdict; a reviewer that cannot answer escalates."""

@@ -299,6 +299,47 @@ def update_phase_status(
                              new_run_state, moving)
 
 
+def finish_failed(session: Session, run_id: str, reason: str, detail: str, actor: str) -> None:
+    """End a run as `DONE_FAILED_{reason}`: active phases FAILED, queued ones SKIPPED,
+    tiers rolled, each move an event."""
+    run = lock_active_run(session, run_id, f"DONE_FAILED_{reason}")
+    target = RunState(f"DONE_FAILED_{reason}")
+    now = utcnow()
+    phases = session.execute(
+        select(_PHASES.c.id, _PHASES.c.phase_id, _PHASES.c.tier_id, _PHASES.c.state)
+        .where(_PHASES.c.run_id == run_id).order_by(_PHASES.c.phase_index)
+    ).all()
+    events: list[dict[str, object]] = []
+    states: dict[str, PhaseState] = {}
+    for phase in phases:
+        current = PhaseState(phase.state)
+        new = current
+        if not current.is_terminal:
+            new = PhaseState.SKIPPED if current is PhaseState.QUEUED else PhaseState.FAILED
+            transition("phase", phase.phase_id, current, new)
+            _guarded_update(session, _PHASES, (_PHASES.c.id == phase.id,
+                                               _PHASES.c.state == current.value),
+                            {"state": new.value, "updated_at": now},
+                            f"phase {phase.phase_id!r}")
+            events.append(_event(run_id, "phase", phase.phase_id, current.value, new.value,
+                                 actor, now, detail[:2000]))
+        states[phase.phase_id] = new
+    for tier_id in dict.fromkeys(p.tier_id for p in phases):
+        _roll_tier(session, run_id, tier_id,
+                   [states[p.phase_id] for p in phases if p.tier_id == tier_id], 0, actor, now,
+                   events)
+    current_run = RunState(run.state)
+    transition("run", run_id, current_run, target)
+    events.append(_event(run_id, "run", run_id, current_run.value, target.value, actor, now,
+                         detail[:2000]))
+    _guarded_update(session, _RUNS, (_RUNS.c.run_id == run_id,
+                                     _RUNS.c.state == current_run.value), {
+        "state": target.value, "failure_reason": reason, "completed_at": now,
+        "updated_at": now, "version": _RUNS.c.version + 1,
+    }, f"run {run_id!r}")
+    session.execute(insert(_EVENTS), events)
+
+
 def add_ci_runs(session: Session, run_id: str, tier_id: str, count: int) -> None:
     """Count `count` CI executions against a tier and its run."""
     now = utcnow()

@@ -219,6 +219,11 @@ class GovernedApply:
                                      taken.tag.removeprefix("refs/tags/"))
         return taken
 
+    def snapshots(self, run_id: str) -> Sequence[Any]:
+        """A run's snapshots, in the order they were made."""
+        with self.db.read() as session:
+            return attempts.list_snapshots(session, run_id)
+
     # -- status and promotion ------------------------------------------------------------
 
     def status(self, run_id: str) -> IntegrationStatus | None:

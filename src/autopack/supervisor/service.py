@@ -127,6 +127,12 @@ class Supervisor:
         view = self._write_after_change(run_id, [phase_id], with_issues=counted)
         return result, view
 
+    def fail_run(self, run_id: str, reason: str, detail: str, actor: str) -> RunView:
+        """End the run as DONE_FAILED_{reason} (remaining phases skipped); rewrite views."""
+        with self.db.write() as session:
+            runs.finish_failed(session, run_id, reason, detail, actor)
+        return self.regenerate(run_id)
+
     def record_issue(
         self, run_id: str, phase_id: str, report: IssueReport
     ) -> tuple[RecordedIssue, RunView]:

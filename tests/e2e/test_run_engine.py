@@ -1,0 +1,225 @@
+"""`autopack run` end to end: a real git repository, real pytest as CI, command builders,
+the CLI as a subprocess. Main and the user's checkout stay as they were."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.gitutil import fingerprint, git, make_repo
+from tests.integration.ci_helpers import PYTEST, project_toml
+
+AUTOPACK = str(Path(sys.executable).with_name("autopack"))
+PY = sys.executable
+
+
+def _project(tmp_path: Path, extra_toml: str = "") -> Path:
+    return make_repo(tmp_path / "project", {
+        "autopack.toml": project_toml([PYTEST]) + extra_toml,
+        "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['src']\n",
+        "src/calc.py": "def add(a, b):\n    return a + b\n",
+        "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                              "    assert add(2, 2) == 4\n",
+    })
+
+
+def _script(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / "tools" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(body))
+    return f"{PY} {path}"
+
+
+def _run(tmp_path: Path, repo: Path, plan: str, *args: str) -> subprocess.CompletedProcess[str]:
+    plan_file = tmp_path / "comprehensive_plan.md"
+    plan_file.write_text(textwrap.dedent(plan))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run([AUTOPACK, "run", str(plan_file), "--repo", str(repo), "--json",
+                           *args], capture_output=True, text=True, env=env, timeout=600,
+                          check=False)
+
+
+def _user_view(repo: Path) -> dict[str, object]:
+    """The checkout without the run's own (git-excluded) folders."""
+    seen = fingerprint(repo)
+    seen["files"] = {k: v for k, v in seen["files"].items()  # type: ignore[attr-defined]
+                     if not k.startswith((".autopack/", ".autonomous_runs/"))}
+    return seen
+
+
+def test_a_plan_runs_to_done_success(tmp_path: Path) -> None:
+    repo = _project(tmp_path)
+    before = _user_view(repo)
+    sub = _script(tmp_path, "sub.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text()
+                                       + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
+        """)
+    test = _script(tmp_path, "test_sub.py", """
+        from pathlib import Path
+        Path('tests/test_sub.py').write_text(
+            'from calc import sub\\n\\n\\ndef test_sub():\\n    assert sub(3, 1) == 2\\n')
+        """)
+    done = _run(tmp_path, repo, f"""\
+        # Plan: Calculator
+        ## Tier T1: Code
+        ### Phase P1: Add subtraction
+        - category: feature_scaffolding
+        - scope: src/
+        - command: {sub}
+        ## Tier T2: Tests
+        ### Phase P2: Test subtraction
+        - category: tests
+        - scope: tests/
+        - command: {test}
+        """)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["state"], doc["integration_branch"]) == ("DONE_SUCCESS",
+                                                         "autopack/integration/calculator")
+    assert [(p["phase_id"], p["state"], p["attempts"]) for p in doc["phases"]] == [
+        ("P1", "COMPLETE", 1), ("P2", "COMPLETE", 1)]
+    assert doc["promotion_eligible_to_main"] is True and doc["ci_runs_used"] == 2
+    tags = git(repo, "tag", "--list", "autopack/snapshots/calculator/*").split()
+    assert tags == ["autopack/snapshots/calculator/00-P1", "autopack/snapshots/calculator/01-P2"]
+    assert "def sub" in git(repo, "show", "autopack/integration/calculator:src/calc.py")
+    assert _user_view(repo) == before
+    assert "/.autonomous_runs/" in (repo / ".git/info/exclude").read_text()
+    assert (repo / ".autonomous_runs/calculator/run_summary.json").exists()
+
+
+def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> None:
+    repo = _project(tmp_path, "[budgets.tier]\nci_runs_per_phase = 4\n")
+    breaks = _script(tmp_path, "break.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
+        """)
+    done = _run(tmp_path, repo, f"""\
+        # Plan: Broken
+        ## Tier T1: Code
+        ### Phase P1: Break addition
+        - category: feature_scaffolding
+        - command: {breaks}
+        ### Phase P2: Never reached
+        - category: docs
+        - command: true
+        """)
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["state"], doc["failure_reason"]) == ("DONE_FAILED_BUILD_FAILURE",
+                                                     "BUILD_FAILURE")
+    assert [(p["state"], p["attempts"]) for p in doc["phases"]] == [("FAILED", 3),
+                                                                    ("SKIPPED", 0)]
+    index = json.loads((repo / ".autonomous_runs/broken/issues/run_issue_index.json")
+                       .read_text())
+    assert "ci_test_failure__tests.test_calc::test_add" in index["issues_by_key"]
+    assert git(repo, "rev-parse", "main") == git(repo, "rev-parse",
+                                                 "autopack/integration/broken")
+
+
+def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path) -> None:
+    repo = _project(tmp_path)  # 1 phase: ci_run_cap 2, spent by the first attempt's 2 runs
+    breaks = _script(tmp_path, "break.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
+        """)
+    done = _run(tmp_path, repo, f"""\
+        # Plan: Capped
+        ## Tier T1: Code
+        ### Phase P1: Break addition
+        - category: feature_scaffolding
+        - command: {breaks}
+        """)
+    doc = json.loads(done.stdout)
+    assert (done.returncode, doc["failure_reason"], doc["ci_runs_used"]) == (
+        1, "BUDGET_EXHAUSTED", 2)
+
+
+def test_a_scope_violation_ends_in_policy_violation(tmp_path: Path) -> None:
+    repo = _project(tmp_path)
+    sneaky = _script(tmp_path, "sneaky.py", """
+        from pathlib import Path
+        Path('.github/workflows').mkdir(parents=True, exist_ok=True)
+        Path('.github/workflows/x.yml').write_text('on: push\\n')
+        """)
+    done = _run(tmp_path, repo, f"""\
+        # Plan: Sneaky
+        ## Tier T1: Code
+        ### Phase P1: Touch workflows
+        - command: {sneaky}
+        """)
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1 and doc["failure_reason"] == "POLICY_VIOLATION"
+
+
+def test_a_token_budget_ends_in_budget_exhausted(tmp_path: Path) -> None:
+    repo = _project(tmp_path, "[budgets.phase]\nincident_token_cap = 1000\n")
+    greedy = _script(tmp_path, "greedy.py", """
+        import json, os
+        from pathlib import Path
+        Path(os.environ['AUTOPACK_USAGE_FILE']).write_text(json.dumps({'input_tokens': 5000}))
+        Path('src/calc.py').write_text('def add(a, b):\\n    return 0\\n')
+        """)
+    done = _run(tmp_path, repo, f"""\
+        # Plan: Greedy
+        ## Tier T1: Code
+        ### Phase P1: Spend
+        - category: feature_scaffolding
+        - command: {greedy}
+        """)
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1 and doc["failure_reason"] == "BUDGET_EXHAUSTED"
+    assert doc["phases"][0]["attempts"] == 1 and doc["tokens_used"] == 5000
+
+
+def test_no_auto_apply_needs_an_auditor_approval(tmp_path: Path) -> None:
+    approve = _script(tmp_path, "approve.py", """
+        import json, sys
+        request = json.load(sys.stdin)
+        print(json.dumps({'verdict': 'approve', 'notes': request['auditor_profile']}))
+        """)
+    escalate = _script(tmp_path, "escalate.py", """
+        import json
+        print(json.dumps({'verdict': 'escalate', 'notes': 'too risky'}))
+        """)
+    change = _script(tmp_path, "schema.py", """
+        from pathlib import Path
+        Path('src/schema.py').write_text('VERSION = 2\\n')
+        """)
+    plan = f"""\
+        # Plan: Schema
+        ## Tier T1: Data
+        ### Phase P1: Bump the schema
+        - category: schema_change
+        - command: {change}
+        """
+    for auditor, state in ((approve, "DONE_SUCCESS"),
+                           (escalate, "DONE_FAILED_REQUIRES_HUMAN_REVIEW"), (None, None)):
+        work = tmp_path / f"case-{state}"
+        work.mkdir()
+        toml = "" if auditor is None else f'[auditor]\nname = "command"\ncommand = "{auditor}"\n'
+        repo = _project(work, toml)
+        done = _run(work, repo, plan)
+        doc = json.loads(done.stdout)
+        if auditor is None:
+            assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW"
+        else:
+            assert doc["state"] == state, done.stderr
+
+
+def test_a_malformed_plan_exits_2_naming_file_and_line(tmp_path: Path) -> None:
+    repo = _project(tmp_path)
+    done = _run(tmp_path, repo, """\
+        # Plan: Bad
+        ## Tier T1: Code
+        ### Phase P1: x
+        - colour: red
+        """)
+    assert done.returncode == 2
+    assert f"{tmp_path / 'comprehensive_plan.md'}:4" in done.stderr
+    assert not (repo / ".autonomous_runs").exists()
