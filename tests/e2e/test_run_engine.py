@@ -118,6 +118,16 @@ def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> No
     index = json.loads((repo / ".autonomous_runs/broken/issues/run_issue_index.json")
                        .read_text())
     assert "ci_test_failure__tests.test_calc::test_add" in index["issues_by_key"]
+    incident = repo / ".autonomous_runs/broken/incident"
+    assert sorted(p.name for p in incident.iterdir()) == [
+        "README.md", "budgets.json", "failure.json", "issues.json", "last_diff.patch",
+        "last_gate.json", "log_tails.txt", "strategy.json"]
+    failure = json.loads((incident / "failure.json").read_text())
+    assert (failure["failure_reason"], failure["failing_phase"]) == ("BUILD_FAILURE", "P1")
+    assert "3 attempts spent" in failure["detail"]
+    assert "return a - b" in (incident / "last_diff.patch").read_text()
+    assert "test_add" in (incident / "log_tails.txt").read_text()
+    assert "DONE_FAILED_BUILD_FAILURE" in (incident / "README.md").read_text()
     assert git(repo, "rev-parse", "main") == git(repo, "rev-parse",
                                                  "autopack/integration/broken")
 
@@ -155,6 +165,8 @@ def test_a_scope_violation_ends_in_policy_violation(tmp_path: Path) -> None:
         """)
     doc = json.loads(done.stdout)
     assert done.returncode == 1 and doc["failure_reason"] == "POLICY_VIOLATION"
+    gate = json.loads((repo / ".autonomous_runs/sneaky/incident/last_gate.json").read_text())
+    assert gate["refusals"][0]["rule"] == "forbidden_path"
 
 
 def test_a_token_budget_ends_in_budget_exhausted(tmp_path: Path) -> None:

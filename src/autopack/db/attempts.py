@@ -121,3 +121,22 @@ def record_command_runs(
         "output_tail": r.tail, "output_bytes": r.output_bytes,
         "log_truncated": r.log_truncated, "created_at": now,
     } for ci_attempt, r in results])
+
+
+def last_attempt(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:
+    """A phase's most recent stored attempt (with its diff), if any."""
+    return session.execute(
+        select(_ATTEMPTS).where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id)
+        .order_by(_ATTEMPTS.c.number.desc()).limit(1)
+    ).one_or_none()
+
+
+def command_runs_of(session: Session, run_id: str, phase_id: str, number: int
+                    ) -> Sequence[Row[Any]]:
+    """The commands run for one attempt, in order."""
+    return session.execute(
+        select(_COMMAND_RUNS).where(_COMMAND_RUNS.c.run_id == run_id,
+                                    _COMMAND_RUNS.c.phase_id == phase_id,
+                                    _COMMAND_RUNS.c.attempt_number == number)
+        .order_by(_COMMAND_RUNS.c.id)
+    ).all()

@@ -33,6 +33,7 @@ from autopack.domain.errors import InvalidInput
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
 from autopack.project_config import ProjectConfig
+from autopack.supervisor.incident import write_incident
 from autopack.supervisor.service import Supervisor
 from autopack.vcs.git import GitError
 from autopack.vcs.scope import ScopeViolation
@@ -81,7 +82,9 @@ class Engine:
             except (GitError, OSError) as exc:
                 failure = ("ENVIRONMENT", f"git or the filesystem failed: {exc}")
             if failure is not None:
-                return self.sup.fail_run(run_id, failure[0], failure[1], ACTOR)
+                ended = self.sup.fail_run(run_id, failure[0], failure[1], ACTOR)
+                write_incident(self.sup, run_id)
+                return ended
         return self.sup.get_run(run_id)
 
     # -- one phase ---------------------------------------------------------------------
