@@ -235,3 +235,37 @@ def test_a_malformed_plan_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{tmp_path / 'comprehensive_plan.md'}:4" in done.stderr
     assert not (repo / ".autonomous_runs").exists()
+
+
+def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
+    tmp_path: Path,
+) -> None:
+    checks = '[gate]\nstatic_checks = ["false", "exit 3", "exit 4"]\n'  # 3 minor issues
+    tweak = _script(tmp_path, "tweak.py", """
+        from pathlib import Path
+        Path('src/extra.py').write_text('X = 1\\n')
+        """)
+    plan = f"""\
+        # Plan: Careful
+        ## Tier T1: Code
+        ### Phase P1: Small change
+        - category: feature_scaffolding
+        - command: {tweak}
+        ## Tier T2: More
+        ### Phase P2: Docs
+        - category: docs
+        - command: true
+        """
+    (tmp_path / "critical").mkdir()
+    repo = _project(tmp_path / "critical", checks)
+    done = _run(tmp_path / "critical", repo, plan, "--safety-profile", "safety_critical")
+    doc = json.loads(done.stdout)
+    assert (done.returncode, doc["state"]) == (1, "DONE_FAILED_REQUIRES_HUMAN_REVIEW")
+    assert [p["state"] for p in doc["phases"]] == ["COMPLETE", "SKIPPED"]
+    assert doc["tiers"][0]["cleanliness"] == "not_clean"
+    (tmp_path / "normal").mkdir()
+    repo = _project(tmp_path / "normal", checks)
+    relaxed = json.loads(_run(tmp_path / "normal", repo, plan).stdout)
+    assert relaxed["state"] == "DONE_SUCCESS"  # tier summaries do not block progress ...
+    assert relaxed["tiers"][0]["cleanliness"] == "not_clean"
+    assert relaxed["promotion_eligible_to_main"] is False  # ... but they block promotion

@@ -29,7 +29,9 @@ from autopack.ci.runner import command_environment
 from autopack.db.issues import IssueReport
 from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusUpdate, RunView
+from autopack.domain.categories import SafetyProfile
 from autopack.domain.errors import InvalidInput
+from autopack.domain.promotion import tier_flags
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
 from autopack.project_config import ProjectConfig
@@ -81,6 +83,8 @@ class Engine:
                 failure = self._phase(run_id, phase.phase_id, planned[phase.phase_id])
             except (GitError, OSError) as exc:
                 failure = ("ENVIRONMENT", f"git or the filesystem failed: {exc}")
+            if failure is None:
+                failure = self._tier_policy(run_id, phase.tier_id)
             if failure is not None:
                 ended = self.sup.fail_run(run_id, failure[0], failure[1], ACTOR)
                 write_incident(self.sup, run_id)
@@ -173,6 +177,19 @@ class Engine:
         if verdict.verdict is VerdictKind.ESCALATE:
             return "REQUIRES_HUMAN_REVIEW", f"the Auditor escalated: {verdict.notes}"
         return "BUILD_FAILURE", f"the Auditor asked for a revision: {verdict.notes}"
+
+    def _tier_policy(self, run_id: str, tier_id: str) -> tuple[str, str] | None:
+        """After a tier's last phase: under `safety_critical` a not_clean tier fails the run
+        as requiring human review (SPEC §4); otherwise tier summaries do not block."""
+        view = self.sup.get_run(run_id)
+        if any(not PhaseState(p.state).is_terminal for p in view.phases
+               if p.tier_id == tier_id):
+            return None
+        flags = tier_flags(view.tier(tier_id))
+        if flags and view.run.safety_profile == SafetyProfile.SAFETY_CRITICAL.value:
+            return ("REQUIRES_HUMAN_REVIEW",
+                    f"tier {tier_id} is not_clean under safety_critical: {'; '.join(flags)}")
+        return None
 
     # -- helpers -------------------------------------------------------------------------
 
