@@ -10,7 +10,7 @@ import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -26,6 +26,7 @@ from autopack.ci.preflight import run_preflight
 from autopack.ci.promotion_check import check_run_dir
 from autopack.domain.categories import RunScope, SafetyProfile
 from autopack.domain.errors import AutopackError, InvalidInput, NotFound
+from autopack.domain.states import RunState
 from autopack.issues.documents import backlog_entry
 from autopack.plan.load import load_plan
 from autopack.plan.spec import RunSpec
@@ -267,7 +268,9 @@ def run_plan(
         for phase in spec.phases:  # refuse a phase the builder cannot build, before starting
             choose_builder(builder, loaded.extras.get(phase.phase_id, {}), phase.phase_id,
                            engine.context)
-        supervisor.create_run(spec, "cli", ruleset)
+        supervisor.create_run(spec, "cli", ruleset, inputs={
+            "builder": builder, "auditor": auditor, "plan_dir": str(plan.resolve().parent),
+            "extras": loaded.extras})
         err.print(f"run {spec.run.run_id}: {len(spec.phases)} phases on "
                   f"autopack/integration/{spec.run.run_id}", markup=False, highlight=False)
         view = engine.run(spec.run.run_id)
@@ -275,6 +278,41 @@ def run_plan(
                           list(supervisor.apply.snapshots(spec.run.run_id)))
     finally:
         supervisor.close()
+    _report_run(doc, settings, as_json)
+
+
+@app.command()
+def resume(
+    run_id: str,
+    repo: Annotated[Path, typer.Option(help="The run's repository.")] = Path("."),
+    as_json: JsonFlag = False,
+) -> None:
+    """Continue a run whose process died, from what the database says it finished; a
+    finished run is only reported. Exit codes as `autopack run`."""
+    repo = repo.resolve()
+    config = load_project_config(repo)
+    settings = _run_settings(repo, config)
+    supervisor = Supervisor(settings)
+    supervisor.start()
+    try:
+        inputs = supervisor.run_inputs(run_id)
+        if inputs is None:
+            raise InvalidInput(run_id, "was not started by `autopack run`; nothing to resume")
+        engine = Engine(supervisor, config, EngineOptions(
+            builder=inputs["builder"], auditor=inputs["auditor"],
+            plan_dir=Path(inputs["plan_dir"]), extras=inputs["extras"]))
+        view = supervisor.get_run(run_id)
+        if not RunState(view.run.state).is_terminal:
+            err.print(f"resuming run {run_id} from {view.run.state}", markup=False)
+            view = engine.run(run_id)
+        doc = run_summary(view, supervisor.strategy(run_id),
+                          list(supervisor.apply.snapshots(run_id)))
+    finally:
+        supervisor.close()
+    _report_run(doc, settings, as_json)
+
+
+def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool) -> None:
     if as_json:
         print(json.dumps(doc))
     else:

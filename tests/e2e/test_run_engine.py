@@ -269,3 +269,60 @@ def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
     assert relaxed["state"] == "DONE_SUCCESS"  # tier summaries do not block progress ...
     assert relaxed["tiers"][0]["cleanliness"] == "not_clean"
     assert relaxed["promotion_eligible_to_main"] is False  # ... but they block promotion
+
+
+def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> None:
+    marker = tmp_path / "killed-once"
+    add_sub = _script(tmp_path, "sub.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text()
+                                       + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
+        """)
+    killer = _script(tmp_path, "killer.py", f"""
+        import os, signal
+        from pathlib import Path
+        marker = Path({str(marker)!r})
+        if not marker.exists():  # the first time: kill -9 the engine (our shell's parent)
+            marker.write_text("x")
+            stat = Path(f"/proc/{{os.getppid()}}/stat").read_text()
+            os.kill(int(stat.rsplit(")", 1)[1].split()[1]), signal.SIGKILL)
+        Path('src/more.py').write_text('MORE = 1\\n')
+        """)
+    plan = f"""\
+        # Plan: Calc
+        ## Tier T1: Code
+        ### Phase P1: Subtraction
+        - category: feature_scaffolding
+        - command: {add_sub}
+        ### Phase P2: More
+        - category: feature_scaffolding
+        - command: {killer}
+        """
+    (tmp_path / "a").mkdir()
+    repo = _project(tmp_path / "a")
+    before = _user_view(repo)
+    crashed = _run(tmp_path / "a", repo, plan)
+    assert crashed.returncode == -9 and marker.exists()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "a" / "data")
+    resumed = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
+                             capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    doc = json.loads(resumed.stdout)
+    assert [(p["phase_id"], p["state"], p["attempts"]) for p in doc["phases"]] == [
+        ("P1", "COMPLETE", 1), ("P2", "COMPLETE", 1)]
+    # The same as a run that was never interrupted.
+    (tmp_path / "b").mkdir()
+    other = _project(tmp_path / "b")
+    straight = json.loads(_run(tmp_path / "b", other, plan).stdout)
+    assert straight["state"] == doc["state"] == "DONE_SUCCESS"
+    for name in ("00-P1", "01-P2"):
+        tag = f"autopack/snapshots/calc/{name}"
+        assert git(repo, "rev-parse", f"{tag}^{{tree}}") == git(other, "rev-parse",
+                                                               f"{tag}^{{tree}}")
+    assert git(repo, "rev-list", "--count", "main..autopack/integration/calc") == "2"
+    assert git(repo, "branch", "--list", "autopack/scratch/*") == ""
+    assert _user_view(repo) == before
+    again = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
+                           capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert again.returncode == 0 and json.loads(again.stdout)["phases"] == doc["phases"]

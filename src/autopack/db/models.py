@@ -281,6 +281,17 @@ class CommandRunRow(Base):
     )
 
 
+class RunInputsRow(Base):
+    """What a run was started with beyond its spec (builder, auditor, the plan's phase
+    commands and patches), so `autopack resume` can continue it."""
+
+    __tablename__ = "run_inputs"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    document: Mapped[str] = mapped_column(Text)
+
+
 class ProjectRow(Base):
     """A project: the scope of an issue backlog; counts its runs."""
 

@@ -28,8 +28,9 @@ from autopack.domain.transitions import transition
 from autopack.issues.rules import AgingPolicy, DebtStatus, IssueSource, IssueState, Severity
 from autopack.plan.spec import RunSpec
 
-_RUNS, _TIERS, _PHASES, _EVENTS, _STRATEGIES = (
-    Base.metadata.tables[t] for t in ("runs", "tiers", "phases", "events", "strategies")
+_RUNS, _TIERS, _PHASES, _EVENTS, _STRATEGIES, _INPUTS = (
+    Base.metadata.tables[t]
+    for t in ("runs", "tiers", "phases", "events", "strategies", "run_inputs")
 )
 CREATION_STEPS = (RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING)
 
@@ -111,6 +112,7 @@ def create_run(
     session: Session, spec: RunSpec, aging: AgingPolicy, actor: str,
     compile_strategy: Callable[[Sequence[tuple[Any, list[str]]]], dict[str, Any]],
     strategy_json: Callable[[dict[str, Any]], str], repo: RepoBinding | None = None,
+    inputs: str | None = None,
 ) -> dict[str, Any]:
     """Insert a run, its tiers and phases (queued) as its strategy compiled them, the
     frozen strategy, and the events of its creation. Returns the strategy.
@@ -149,6 +151,8 @@ def create_run(
         ))
     except IntegrityError as exc:
         raise Conflict(f"run {fields.run_id!r} already exists") from exc
+    if inputs is not None:
+        session.execute(insert(_INPUTS).values(run_id=fields.run_id, document=inputs))
     document = strategy_json(strategy)
     session.execute(insert(_STRATEGIES).values(
         run_id=fields.run_id, version=strategy["version"], document=document,
@@ -195,6 +199,14 @@ def create_run(
                       actor, now) for p in strategy["phases"]]
     session.execute(insert(_EVENTS), events)
     return strategy
+
+
+def get_inputs(session: Session, run_id: str) -> str | None:
+    """What the run was started with (JSON), or None for a run not started by the engine."""
+    found: str | None = session.execute(
+        select(_INPUTS.c.document).where(_INPUTS.c.run_id == run_id)
+    ).scalar_one_or_none()
+    return found
 
 
 def get_strategy(session: Session, run_id: str) -> Row[Any]:

@@ -219,6 +219,11 @@ class GovernedApply:
                                      taken.tag.removeprefix("refs/tags/"))
         return taken
 
+    def snapshot_of(self, run_id: str, phase_id: str) -> Any:
+        """A phase's recorded snapshot, or None."""
+        with self.db.read() as session:
+            return attempts.get_snapshot(session, run_id, phase_id)
+
     def snapshots(self, run_id: str) -> Sequence[Any]:
         """A run's snapshots, in the order they were made."""
         with self.db.read() as session:

@@ -95,15 +95,21 @@ class Engine:
 
     def _phase(self, run_id: str, phase_id: str, planned: dict[str, Any]
                ) -> tuple[str, str] | None:
+        state = self._state(run_id, phase_id)
+        if self.sup.apply.snapshot_of(run_id, phase_id) is not None:
+            self._walk_to_complete(run_id, phase_id, state)  # the process died after it
+            return None
         spent = self._budget_spent(run_id, phase_id)
         if spent:
             return "BUDGET_EXHAUSTED", spent
-        self._move(run_id, phase_id, PhaseState.EXECUTING)
+        if state is not PhaseState.EXECUTING:  # QUEUED, or an attempt cut short by a crash
+            self._move(run_id, phase_id, PhaseState.EXECUTING)
         extras = self.options.extras.get(phase_id, {})
         builder = choose_builder(self.options.builder, extras, phase_id, self.context)
         feedback = ""
-        last: tuple[str, str] = ("BUILD_FAILURE", "no attempt was made")
-        for _ in range(planned["max_builder_attempts"]):
+        last: tuple[str, str] = ("BUILD_FAILURE", "its attempts were spent before a restart")
+        used = self.sup.get_run(run_id).phase(phase_id).builder_attempts
+        for _ in range(max(0, planned["max_builder_attempts"] - used)):
             spent = self._budget_spent(run_id, phase_id)
             if spent:
                 return "BUDGET_EXHAUSTED", spent
@@ -206,6 +212,13 @@ class Engine:
             env=self.context.env, timeout_seconds=self.config.auditor.timeout_seconds,
             max_log_bytes=self.context.max_log_bytes, isolation=self.context.isolation,
             image=self.context.image))
+
+    def _walk_to_complete(self, run_id: str, phase_id: str, state: PhaseState) -> None:
+        path = (PhaseState.EXECUTING, PhaseState.GATE, PhaseState.CI_RUNNING,
+                PhaseState.COMPLETE)
+        start = path.index(state) + 1 if state in path else 0
+        for step in path[start:]:
+            self._move(run_id, phase_id, step)
 
     def _state(self, run_id: str, phase_id: str) -> PhaseState:
         return PhaseState(self.sup.get_run(run_id).phase(phase_id).state)

@@ -51,7 +51,8 @@ class Supervisor:
         self.db.dispose()
 
     def create_run(
-        self, spec: RunSpec, actor: str, ruleset: tuple[Ruleset, str] | None = None
+        self, spec: RunSpec, actor: str, ruleset: tuple[Ruleset, str] | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> RunView:
         """Create a run with its tiers and phases, queued, as its strategy compiles them
         (from `ruleset`, else the configured one, else the built-in defaults); freeze the
@@ -65,7 +66,8 @@ class Supervisor:
         with self.db.write() as session:
             runs.create_run(session, spec, effective_aging(rules, self.settings.aging), actor,
                             lambda backlog: self._compile(spec, rules, source, backlog),
-                            strategy_json, binding)
+                            strategy_json, binding,
+                            json.dumps(inputs, sort_keys=True) if inputs is not None else None)
         if binding is not None:
             self.apply.start(spec.run.run_id, binding)
         return self.regenerate(spec.run.run_id)
@@ -81,6 +83,14 @@ class Supervisor:
         with self.db.read() as session:
             backlog = issues.open_backlog_with_evidence(session, spec.run.project_id)
         return self._compile(spec, rules, source, backlog)
+
+    def run_inputs(self, run_id: str) -> dict[str, Any] | None:
+        """What `autopack run` started the run with (for resuming it)."""
+        with self.db.read() as session:
+            runs.get_run(session, run_id)
+            document = runs.get_inputs(session, run_id)
+        loaded: dict[str, Any] | None = json.loads(document) if document else None
+        return loaded
 
     def strategy(self, run_id: str) -> dict[str, Any]:
         """A run's frozen strategy document."""
