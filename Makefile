@@ -25,22 +25,18 @@ test: install lint typecheck
 unit: install
 	$(PY) -m pytest tests/unit
 
-# Until the run engine exists, the demo is the probes (run state machine, issues, strategy,
-# promotion decisions), each on its own server over one embedded database kept with the
-# artefacts under .demo/.
+# The whole lifecycle on the bundled example, offline, in .demo/calculator.
 demo: install
 	rm -rf .demo
-	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_run_state.sh
-	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_issues.sh
-	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_strategy.sh
-	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo" bash scripts/autonomous_probe_ci_promotion.sh
-	@echo
-	@echo "Look around:"
-	@echo "  AUTOPACK_DATABASE_URL=sqlite:///$(CURDIR)/.demo/autopack.db $(BIN)/autopack runs"
-	@echo "  ls .demo/.autonomous_runs/*/ && cat .demo/.autonomous_runs/*/run_summary.md"
-	@echo "  cat .demo/.autonomous_runs/*/issues/run_issue_index.json"
+	AUTOPACK_DATA_DIR="$(CURDIR)/.demo/data" $(BIN)/autopack demo --dir "$(CURDIR)/.demo/calculator"
 
-probe: demo
+# The probe scripts, each on its own server over one embedded database under .demo/probes.
+probe: install
+	rm -rf .demo/probes
+	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo/probes" bash scripts/autonomous_probe_run_state.sh
+	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo/probes" bash scripts/autonomous_probe_issues.sh
+	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo/probes" bash scripts/autonomous_probe_strategy.sh
+	PATH="$(BIN):$$PATH" AUTOPACK_PROBE_DIR="$(CURDIR)/.demo/probes" bash scripts/autonomous_probe_ci_promotion.sh
 
 bench: install
 	$(PY) benchmarks/api_bench.py

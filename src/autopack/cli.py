@@ -35,6 +35,7 @@ from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
+from autopack.supervisor.demo import prepare_demo_repository
 from autopack.supervisor.engine import Engine, EngineOptions
 from autopack.supervisor.engine import summary_document as run_summary
 from autopack.supervisor.service import Supervisor, compile_for
@@ -241,6 +242,16 @@ def run_plan(
 ) -> None:
     """Run a plan to a terminal state with no one in the loop. Exit 0 on DONE_SUCCESS,
     1 on DONE_FAILED_*, 2 on bad input (the message names file:line or the key)."""
+    doc, settings = _execute_plan(plan, repo, builder, auditor, run_id, safety_profile,
+                                  run_scope)
+    _report_run(doc, settings, as_json)
+
+
+def _execute_plan(
+    plan: Path, repo: Path, builder: str, auditor: str | None, run_id: str | None,
+    safety_profile: SafetyProfile | None, run_scope: RunScope | None,
+) -> tuple[dict[str, Any], Settings]:
+    """Create the run of `plan` in `repo` and drive it to a terminal state."""
     if not (repo / ".git").exists():
         raise InvalidInput("--repo", f"{repo} is not the root of a git repository")
     repo = repo.resolve()
@@ -278,7 +289,52 @@ def run_plan(
                           list(supervisor.apply.snapshots(spec.run.run_id)))
     finally:
         supervisor.close()
-    _report_run(doc, settings, as_json)
+    return doc, settings
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path | None, typer.Option(
+        "--dir", help="Where to put the example repository (default: a new temp folder).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole lifecycle on the bundled example, offline: copy examples/calculator into
+    a fresh repository, run its plan (2 tiers, 4 phases) to DONE_SUCCESS, and show where
+    to look."""
+    source = _examples_dir() / "calculator"
+    target = directory or Path(tempfile.mkdtemp(prefix="autopack-demo-")) / "calculator"
+    if target.exists() and any(target.iterdir()):
+        raise InvalidInput("--dir", f"{target} exists and is not empty")
+    prepare_demo_repository(source, target, Path(sys.executable).parent)
+    doc, settings = _execute_plan(target / "comprehensive_plan.md", target, "auto", None,
+                                  None, None, None)
+    if as_json:
+        _report_run(doc, settings, True)
+        return
+    _report_run(doc, settings, False, exit_on_failure=False)
+    run_id = doc["run_id"]
+    out.print(f"""
+Look around (the repository is {target}):
+  summary     {settings.runs_dir / run_id / 'run_summary.md'}
+  issues      {settings.runs_dir / run_id / 'issues' / 'run_issue_index.json'}
+  strategy    {settings.runs_dir / run_id}/project_implementation_strategy_v1.json
+  branch      git -C {target} log --oneline main..autopack/integration/{run_id}
+  tags        git -C {target} tag --list 'autopack/snapshots/{run_id}/*'
+  promote     cd {target} && autopack promote {run_id} --dry-run""", highlight=False,
+              soft_wrap=True)
+    if doc["state"] != "DONE_SUCCESS":
+        raise typer.Exit(1)
+
+
+def _examples_dir() -> Path:
+    configured = os.environ.get("AUTOPACK_EXAMPLES_DIR")
+    path = Path(configured) if configured else Path(__file__).resolve().parents[2] / "examples"
+    if not (path / "calculator" / "comprehensive_plan.md").exists():
+        raise InvalidInput("AUTOPACK_EXAMPLES_DIR", f"no bundled examples at {path}; run the "
+                           "demo from a source checkout or point AUTOPACK_EXAMPLES_DIR at "
+                           "its examples/ folder")
+    return path
 
 
 @app.command()
@@ -312,7 +368,8 @@ def resume(
     _report_run(doc, settings, as_json)
 
 
-def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool) -> None:
+def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool,
+                exit_on_failure: bool = True) -> None:
     if as_json:
         print(json.dumps(doc))
     else:
@@ -323,7 +380,7 @@ def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool) -> None:
             out.print(f"  {phase['phase_id']:12s} {phase['state']:10s} attempts "
                       f"{phase['attempts']}  {phase['snapshot_tag'] or ''}", highlight=False)
         out.print(f"files: {settings.runs_dir / doc['run_id']}", highlight=False)
-    if doc["state"] != "DONE_SUCCESS":
+    if doc["state"] != "DONE_SUCCESS" and exit_on_failure:
         raise typer.Exit(1)
 
 

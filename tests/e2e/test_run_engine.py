@@ -326,3 +326,31 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> No
     again = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
                            capture_output=True, text=True, env=env, timeout=600, check=False)
     assert again.returncode == 0 and json.loads(again.stdout)["phases"] == doc["phases"]
+
+
+def test_autopack_demo_runs_the_bundled_example_to_done_success(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
+    target = tmp_path / "calculator"
+    done = subprocess.run([AUTOPACK, "demo", "--dir", str(target), "--json"],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["state"] == "DONE_SUCCESS" and len(doc["phases"]) == 4
+    assert doc["promotion_eligible_to_main"] is True
+    index = json.loads((target / ".autonomous_runs/calculator/issues/run_issue_index.json")
+                       .read_text())
+    assert {k: v["severity"] for k, v in index["issues_by_key"].items()} == {
+        "flaky_test__tests.test_divide::test_divide_warm_cache": "minor",
+        "static_check__grep_-n_TODO_changed_files": "minor"}
+    assert len(git(target, "tag", "--list", "autopack/snapshots/calculator/*").split()) == 4
+    assert git(target, "status", "--porcelain") == ""
+    busy = subprocess.run([AUTOPACK, "demo", "--dir", str(target)], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
+    assert busy.returncode == 2 and "not empty" in busy.stderr
+    promoted = subprocess.run([AUTOPACK, "promote", "calculator", "--json"], cwd=target,
+                              capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert promoted.returncode == 0, promoted.stderr
+    assert json.loads(promoted.stdout)["action"] == "fast-forward"
+    assert "def divide" in (target / "src/calc/__init__.py").read_text()
+    assert git(target, "status", "--porcelain") == ""

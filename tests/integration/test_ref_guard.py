@@ -115,3 +115,20 @@ def test_a_failing_git_command_names_command_exit_code_and_output(repo: Path) ->
     assert failed.value.returncode == 128
     assert "no-such-object" in failed.value.output_tail
     assert "`git cat-file -p no-such-object` exited 128" in str(failed.value)
+
+
+def test_a_fresh_repository_may_get_its_first_branch_but_no_other_may(
+    repo: Path, tmp_path: Path
+) -> None:
+    head = git(repo, "rev-parse", "HEAD")
+    with pytest.raises(PolicyViolation, match="already has refs"):
+        refs.start_empty_repository(Git(repo), "refs/heads/main", head, reason="attack")
+    assert git(repo, "rev-parse", "main") == head
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    runner = Git(fresh)
+    runner.run("init", "-q", "-b", "main")
+    tree = runner.text("write-tree")
+    commit = runner.run("commit-tree", tree, "-m", "first").text
+    refs.start_empty_repository(runner, "refs/heads/main", commit, reason="first commit")
+    assert git(fresh, "rev-parse", "main") == commit

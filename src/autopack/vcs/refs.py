@@ -53,6 +53,14 @@ def update_ref(
         ) from exc
 
 
+def start_empty_repository(git: Git, ref: str, new: str, *, reason: str) -> None:
+    """Point `ref` at `new` in a repository that has no refs at all (a fresh `git init`,
+    e.g. the demo's); refused anywhere else, so it can never move an existing branch."""
+    if git.text("for-each-ref", "--count=1"):
+        raise PolicyViolation(f"{ref}: the repository already has refs; not a fresh one")
+    git._update_ref_unguarded("-m", reason, ref, new, ZERO_OID)
+
+
 def delete_ref(git: Git, ref: str, old: str, *, reason: str) -> None:
     """Delete one of Autopack's own refs if it still points at `old`."""
     _check_writable(ref, None)
