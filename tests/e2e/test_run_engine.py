@@ -354,3 +354,90 @@ def test_autopack_demo_runs_the_bundled_example_to_done_success(tmp_path: Path) 
     assert json.loads(promoted.stdout)["action"] == "fast-forward"
     assert "def divide" in (target / "src/calc/__init__.py").read_text()
     assert git(target, "status", "--porcelain") == ""
+
+
+KILL_ENGINE = """
+import os, signal
+from pathlib import Path
+marker = Path({marker!r})
+if not marker.exists():  # the first time only: kill -9 the engine (our shell's parent)
+    marker.write_text("x")
+    stat = Path(f"/proc/{{os.getppid()}}/stat").read_text()
+    os.kill(int(stat.rsplit(")", 1)[1].split()[1]), signal.SIGKILL)
+"""
+
+
+def test_a_run_killed_at_each_step_resumes_to_the_same_result(tmp_path: Path) -> None:
+    """kill -9 the engine while its gate's static check, its CI and its Auditor run; each
+    time `autopack resume` finishes the run as an uninterrupted one would."""
+    for step in ("static_check", "ci", "auditor"):
+        work = tmp_path / step
+        work.mkdir()
+        marker = work / "killed"
+        killer = work / "kill_engine.py"
+        killer.write_text(KILL_ENGINE.format(marker=str(marker)))
+        kill = f"{PY} {killer}"
+        approve = _script(work, "approve.py", """
+            import json
+            print(json.dumps({'verdict': 'approve'}))
+            """)
+        toml = {
+            "static_check": f'[gate]\nstatic_checks = ["{kill}"]\n',
+            "auditor": f'[auditor]\nname = "command"\ncommand = "{kill} && {approve}"\n',
+            "ci": "",
+        }[step]
+        ci = [f"{kill} && {PYTEST}"] if step == "ci" else [PYTEST]
+        repo = make_repo(work / "project", {
+            "autopack.toml": project_toml(ci, normal=ci) + toml,
+            "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['src']\n",
+            "src/calc.py": "def add(a, b):\n    return a + b\n",
+            "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+                                  "    assert add(2, 2) == 4\n",
+        })
+        change = _script(work, "change.py", """
+            from pathlib import Path
+            Path('src/extra.py').write_text('EXTRA = 1\\n')
+            """)
+        category = "schema_change" if step == "auditor" else "feature_scaffolding"
+        plan = f"""\
+            # Plan: Crash
+            ## Tier T1: Code
+            ### Phase P1: Extra
+            - category: {category}
+            - command: {change}
+            """
+        crashed = _run(work, repo, plan)
+        assert crashed.returncode == -9 and marker.exists(), (step, crashed.stderr)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+        env["AUTOPACK_DATA_DIR"] = str(work / "data")
+        resumed = subprocess.run([AUTOPACK, "resume", "crash", "--repo", str(repo), "--json"],
+                                 capture_output=True, text=True, env=env, timeout=600,
+                                 check=False)
+        assert resumed.returncode == 0, (step, resumed.stdout, resumed.stderr)
+        doc = json.loads(resumed.stdout)
+        assert [(p["state"], p["snapshot_tag"]) for p in doc["phases"]] == [
+            ("COMPLETE", "autopack/snapshots/crash/00-P1")], step
+        assert git(repo, "rev-list", "--count", "main..autopack/integration/crash") == "1"
+        assert "EXTRA = 1" in git(repo, "show", "autopack/integration/crash:src/extra.py")
+        assert git(repo, "branch", "--list", "autopack/scratch/*") == "", step
+
+
+def test_the_duration_budget_counts_wall_clock_time(tmp_path: Path) -> None:
+    repo = _project(tmp_path, "[budgets.run]\nmax_duration_minutes = 0.002\n")  # 0.12 s
+    slow = _script(tmp_path, "slow.py", """
+        import time
+        from pathlib import Path
+        time.sleep(0.5)  # the work itself takes longer than the whole budget
+        Path('src/calc.py').write_text('def add(a, b):\\n    return 0\\n')
+        """)
+    done = _run(tmp_path, repo, f"""\
+        # Plan: Slow
+        ## Tier T1: Code
+        ### Phase P1: Slowly break
+        - category: feature_scaffolding
+        - command: {slow}
+        """)
+    doc = json.loads(done.stdout)
+    assert (done.returncode, doc["failure_reason"]) == (1, "BUDGET_EXHAUSTED")
+    failure = json.loads((repo / ".autonomous_runs/slow/incident/failure.json").read_text())
+    assert "max_duration_minutes" in failure["detail"]

@@ -219,6 +219,14 @@ class GovernedApply:
                                      taken.tag.removeprefix("refs/tags/"))
         return taken
 
+    def cleanup_stale(self, run_id: str) -> list[Path]:
+        """Remove attempt worktrees (and scratch branches) left by dead processes in the
+        run's repository; returns their paths."""
+        view = self._view(run_id)
+        if view.run.repo_path is None:
+            return []
+        return Worktrees(self._repo_git(view), self.settings.data_dir).cleanup_stale()
+
     def snapshot_of(self, run_id: str, phase_id: str) -> Any:
         """A phase's recorded snapshot, or None."""
         with self.db.read() as session:

@@ -76,6 +76,7 @@ class Engine:
         """Drive the run until it is terminal; return it as it ended."""
         strategy = self.sup.strategy(run_id)
         planned = {p["phase_id"]: p for p in strategy["phases"]}
+        self.sup.apply.cleanup_stale(run_id)  # worktrees a dead engine left behind
         for phase in self.sup.get_run(run_id).phases:
             if PhaseState(phase.state).is_terminal:
                 continue
