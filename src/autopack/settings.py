@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     """A canonical diff larger than this is stored as a summary only."""
     promotion_merge: bool = True
     """Promote by a merge commit when main has moved; false: fast-forward only."""
+    run_workers: int = Field(4, ge=1, le=256)
+    """How many runs the server drives at once (POST /runs/start with execute)."""
     ruleset: Path | None = None
     """The project ruleset (`project_ruleset_vN.json`); None: the built-in defaults."""
     """Promote by a merge commit when main has moved; false: fast-forward only."""

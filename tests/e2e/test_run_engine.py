@@ -441,3 +441,64 @@ def test_the_duration_budget_counts_wall_clock_time(tmp_path: Path) -> None:
     assert (done.returncode, doc["failure_reason"]) == (1, "BUDGET_EXHAUSTED")
     failure = json.loads((repo / ".autonomous_runs/slow/incident/failure.json").read_text())
     assert "max_duration_minutes" in failure["detail"]
+
+
+def test_the_server_drives_a_run_it_is_asked_to_execute(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo = _project(tmp_path)
+    sub = _script(tmp_path, "sub.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text()
+                                       + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
+        """)
+    body = {
+        "run": {"run_id": "served"}, "repo": {"path": str(repo)}, "execute": True,
+        "tiers": [{"tier_id": "T1", "tier_index": 0, "name": "Code"}],
+        "phases": [{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "Subtract",
+                    "task_category": "feature_scaffolding", "command": sub}],
+    }
+    with server.client() as http:
+        started = http.post("/runs/start", json=body)
+        assert started.status_code == 201, started.text
+        ended = http.get("/runs/served/wait", params={"timeout": 300}).json()
+        assert ended["state"] == "DONE_SUCCESS", ended
+        assert ended["phases"][0]["builder_attempts"] == 1
+        no_repo = http.post("/runs/start", json={**body, "run": {"run_id": "x"}, "repo": None})
+        assert no_repo.status_code == 422 and no_repo.json()["field"] == "repo"
+        bare = {**body, "run": {"run_id": "y"}}
+        bare["phases"] = [{**body["phases"][0], "command": None}]  # type: ignore[index]
+        unbuildable = http.post("/runs/start", json=bare)
+        assert unbuildable.status_code == 422 and "neither `command` nor `patch`" in (
+            unbuildable.text)
+        assert http.get("/runs/y").status_code == 404
+    assert "def sub" in git(repo, "show", "autopack/integration/served:src/calc.py")
+
+
+def test_a_server_restart_picks_up_runs_it_was_driving(  # type: ignore[no-untyped-def]
+    settings, tmp_path: Path, request
+) -> None:
+    from autopack.plan.spec import RunSpec
+    from autopack.supervisor.service import Supervisor
+
+    repo = _project(tmp_path)
+    more = _script(tmp_path, "more.py", """
+        from pathlib import Path
+        Path('src/more.py').write_text('MORE = 1\\\\n')
+        """)
+    spec = RunSpec.model_validate({
+        "run": {"run_id": "orphan"}, "repo": {"path": str(repo)},
+        "tiers": [{"tier_id": "T1", "tier_index": 0, "name": "Code"}],
+        "phases": [{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "More",
+                    "task_category": "feature_scaffolding", "command": more}],
+    })
+    sup = Supervisor(settings)
+    sup.start()
+    try:  # a run the previous server process accepted and never finished
+        sup.create_run(spec, "api", inputs={"builder": "auto", "auditor": None,
+                                            "plan_dir": str(repo), "executor": "server",
+                                            "extras": {"P1": {"command": more}}})
+    finally:
+        sup.close()
+    server = request.getfixturevalue("server")  # starting it resumes the run
+    with server.client() as http:
+        ended = http.get("/runs/orphan/wait", params={"timeout": 300}).json()
+    assert ended["state"] == "DONE_SUCCESS", ended

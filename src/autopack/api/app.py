@@ -21,6 +21,7 @@ from autopack.domain.errors import (
     NotFound,
     PolicyViolation,
 )
+from autopack.executors.threads import RunExecutor
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 
@@ -54,7 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         supervisor.start()
         app.state.supervisor = supervisor
         app.state.run_cache = RunBodyCache(settings.run_cache_size)
+        app.state.executor = RunExecutor(supervisor, settings.run_workers)
+        app.state.executor.resume_unfinished()
         yield
+        app.state.executor.shutdown()
         supervisor.close()
 
     app = FastAPI(

@@ -8,6 +8,7 @@ from fastapi import Depends, Path, Request
 
 from autopack.api.run_cache import RunBodyCache
 from autopack.domain.ids import ID_PATTERN
+from autopack.executors.threads import RunExecutor
 from autopack.supervisor.service import Supervisor
 
 
@@ -23,6 +24,13 @@ async def get_run_cache(request: Request) -> RunBodyCache:
     return cache
 
 
+async def get_executor(request: Request) -> RunExecutor:
+    """The app's run executor (thread pool)."""
+    executor: RunExecutor = request.app.state.executor
+    return executor
+
+
+ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 RunCacheDep = Annotated[RunBodyCache, Depends(get_run_cache)]
 RunId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]

@@ -36,11 +36,18 @@ def load_plan(path: Path, run_id: str | None = None) -> LoadedPlan:
         data = _yaml(path)
     elif suffix == ".json":
         spec = jsonfile.load(RunSpec, path, "plan", PlanError)
-        return LoadedPlan(_with_run_id(spec, run_id))
+        return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec))
     else:
         raise PlanError(str(path), "a plan is a .md, .json, .yaml or .yml file")
     spec = jsonfile.validate(RunSpec, data, str(path), PlanError)
-    return LoadedPlan(_with_run_id(spec, run_id))
+    return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec))
+
+
+def spec_extras(spec: RunSpec) -> dict[str, dict[str, str]]:
+    """phase_id -> the `command`, `patch` and `acceptance` its spec gives."""
+    return {p.phase_id: {k: v for k, v in (("command", p.command), ("patch", p.patch),
+                                           ("acceptance", p.acceptance)) if v}
+            for p in spec.phases}
 
 
 def _with_run_id(spec: RunSpec, run_id: str | None) -> RunSpec:

@@ -81,6 +81,11 @@ class PhaseSpec(_Strict):
     builder_mode: BuilderMode | None = None
     scope: list[ScopeEntry] | None = Field(None, max_length=1_000)
     """Paths the phase may change; None: the whole repository."""
+    command: Annotated[str, Field(min_length=1, max_length=4_000)] | None = None
+    """The command the `command` builder runs in the attempt's worktree."""
+    patch: Annotated[str, Field(min_length=1, max_length=1_000)] | None = None
+    """The patch file the `patch` builder applies (relative to the plan's folder)."""
+    acceptance: Annotated[str, Field(max_length=5_000)] | None = None
 
 
 def _duplicates(values: list[str | int]) -> list[tuple[int, str | int]]:

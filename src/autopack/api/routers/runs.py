@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from autopack.api.deps import PhaseId, RunCacheDep, RunId, SupervisorDep
+from autopack.api.deps import ExecutorDep, PhaseId, RunCacheDep, RunId, SupervisorDep
 from autopack.api.run_cache import RunBodyCache
 from autopack.api.schemas import (
     CommitOut,
@@ -18,7 +18,10 @@ from autopack.api.schemas import (
     UpdateStatusRequest,
     UpdateStatusResponse,
 )
+from autopack.builders.offline import CommandContext, choose_builder
 from autopack.db.runs import PhaseStatusUpdate, RunView
+from autopack.domain.errors import InvalidInput
+from autopack.plan.load import spec_extras
 from autopack.plan.spec import RunSpec
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -40,13 +43,51 @@ def _serialize(view: RunView, cache: RunBodyCache) -> bytes:
     return body
 
 
+class StartRequest(RunSpec):
+    """A run spec; with `execute` (and a `repo`), the server also drives the run with the
+    named builder and auditor until it ends (watch it with GET /runs/{id}, or block on
+    GET /runs/{id}/wait)."""
+
+    execute: bool = False
+    builder: str = "auto"
+    auditor: str | None = None
+
+
 @router.post("/start", response_model=RunOut, status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "run_id already exists"},
                         413: {"description": "body too large"}})
-def start_run(spec: RunSpec, supervisor: SupervisorDep, cache: RunCacheDep) -> Response:
+def start_run(spec: StartRequest, supervisor: SupervisorDep, cache: RunCacheDep,
+              executor: ExecutorDep) -> Response:
     """Create a run with its tiers and phases; phases start QUEUED, the run PHASE_QUEUEING."""
-    view = supervisor.create_run(spec, ACTOR)
+    inputs = None
+    if spec.execute:
+        if spec.repo is None:
+            raise InvalidInput("repo", "execute needs the repository to build in")
+        extras = spec_extras(spec)
+        context = CommandContext()
+        for phase in spec.phases:  # refuse what cannot be built, before creating anything
+            choose_builder(spec.builder, extras[phase.phase_id], phase.phase_id, context)
+        if spec.auditor not in (None, "none", "command"):
+            raise InvalidInput("auditor", f"{spec.auditor!r} is not an offline auditor")
+        inputs = {"builder": spec.builder, "auditor": spec.auditor, "extras": extras,
+                  "plan_dir": spec.repo.path, "executor": "server"}
+    view = supervisor.create_run(spec, ACTOR, inputs=inputs)
+    if inputs is not None:
+        executor.submit(spec.run.run_id, inputs)
     return _run_response(_serialize(view, cache), view.run.version, status.HTTP_201_CREATED)
+
+
+@router.get("/{run_id}/wait", response_model=RunOut,
+            responses={404: {"description": "unknown run"}})
+def wait_for_run(
+    run_id: RunId, supervisor: SupervisorDep, executor: ExecutorDep, cache: RunCacheDep,
+    timeout: Annotated[float, Query(gt=0, le=3600)] = 60,
+) -> Response:
+    """The run once it is terminal (or after `timeout` seconds, as it is then)."""
+    supervisor.get_run(run_id)
+    executor.wait(run_id, timeout)
+    view = supervisor.get_run(run_id)
+    return _run_response(_serialize(view, cache), view.run.version)
 
 
 @router.get("", response_model=list[RunBrief])

@@ -1,0 +1,1 @@
+"""Who drives runs: inline (the CLI process) or the server's thread pool."""
