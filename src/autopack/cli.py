@@ -30,6 +30,7 @@ from autopack.domain.states import RunState
 from autopack.issues.documents import backlog_entry
 from autopack.plan.load import load_plan
 from autopack.plan.spec import RunSpec
+from autopack.progress import Progress
 from autopack.project_config import ProjectConfig, load_project_config
 from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
@@ -273,9 +274,10 @@ def _execute_plan(
     supervisor = Supervisor(settings)
     supervisor.start()
     try:
+        progress = Progress(err)
         engine = Engine(supervisor, config, EngineOptions(
             builder=builder, auditor=auditor, plan_dir=plan.resolve().parent,
-            extras=loaded.extras))
+            extras=loaded.extras, on_step=progress))
         for phase in spec.phases:  # refuse a phase the builder cannot build, before starting
             choose_builder(builder, loaded.extras.get(phase.phase_id, {}), phase.phase_id,
                            engine.context)
@@ -284,7 +286,8 @@ def _execute_plan(
             "extras": loaded.extras})
         err.print(f"run {spec.run.run_id}: {len(spec.phases)} phases on "
                   f"autopack/integration/{spec.run.run_id}", markup=False, highlight=False)
-        view = engine.run(spec.run.run_id)
+        with progress:
+            view = engine.run(spec.run.run_id)
         doc = run_summary(view, supervisor.strategy(spec.run.run_id),
                           list(supervisor.apply.snapshots(spec.run.run_id)))
     finally:
@@ -354,13 +357,15 @@ def resume(
         inputs = supervisor.run_inputs(run_id)
         if inputs is None:
             raise InvalidInput(run_id, "was not started by `autopack run`; nothing to resume")
+        progress = Progress(err)
         engine = Engine(supervisor, config, EngineOptions(
             builder=inputs["builder"], auditor=inputs["auditor"],
-            plan_dir=Path(inputs["plan_dir"]), extras=inputs["extras"]))
+            plan_dir=Path(inputs["plan_dir"]), extras=inputs["extras"], on_step=progress))
         view = supervisor.get_run(run_id)
         if not RunState(view.run.state).is_terminal:
             err.print(f"resuming run {run_id} from {view.run.state}", markup=False)
-            view = engine.run(run_id)
+            with progress:
+                view = engine.run(run_id)
         doc = run_summary(view, supervisor.strategy(run_id),
                           list(supervisor.apply.snapshots(run_id)))
     finally:

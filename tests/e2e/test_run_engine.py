@@ -85,6 +85,11 @@ def test_a_plan_runs_to_done_success(tmp_path: Path) -> None:
     assert [(p["phase_id"], p["state"], p["attempts"]) for p in doc["phases"]] == [
         ("P1", "COMPLETE", 1), ("P2", "COMPLETE", 1)]
     assert doc["promotion_eligible_to_main"] is True and doc["ci_runs_used"] == 2
+    # Not a terminal: plain progress lines on stderr, in order.
+    lines = [line for line in done.stderr.splitlines() if line.startswith("[calculator] ")]
+    steps = [line.split("  (")[0].removeprefix("[calculator] ") for line in lines]
+    assert steps == ["P1 EXECUTING", "P1 GATE", "P1 CI_RUNNING", "P1 COMPLETE",
+                     "P2 EXECUTING", "P2 GATE", "P2 CI_RUNNING", "P2 COMPLETE"]
     tags = git(repo, "tag", "--list", "autopack/snapshots/calculator/*").split()
     assert tags == ["autopack/snapshots/calculator/00-P1", "autopack/snapshots/calculator/01-P2"]
     assert "def sub" in git(repo, "show", "autopack/integration/calculator:src/calc.py")
@@ -502,3 +507,31 @@ def test_a_server_restart_picks_up_runs_it_was_driving(  # type: ignore[no-untyp
     with server.client() as http:
         ended = http.get("/runs/orphan/wait", params={"timeout": 300}).json()
     assert ended["state"] == "DONE_SUCCESS", ended
+
+
+def test_the_live_view_shows_tiers_phases_and_budgets(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    from autopack.plan.spec import RunSpec
+    from autopack.progress import Progress, render
+    from autopack.supervisor.service import Supervisor
+
+    sup = Supervisor(settings)
+    sup.start()
+    try:
+        view = sup.create_run(RunSpec.model_validate({
+            "run": {"run_id": "live", "token_cap": 1000},
+            "tiers": [{"tier_id": "T1", "tier_index": 0, "name": "A"}],
+            "phases": [{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "x"}],
+        }), "test")
+    finally:
+        sup.close()
+    console = Console(record=True, width=120, force_terminal=True)
+    console.print(render(view, "P1 EXECUTING"))
+    shown = console.export_text()
+    assert "run live  PHASE_QUEUEING  tokens 0/1,000" in shown
+    assert "T1 (PENDING)" in shown and "P1" in shown and "0/3" in shown
+    assert "now: P1 EXECUTING" in shown
+    with Progress(console) as live:  # a terminal: a Live display, not lines
+        assert live.live is not None
+        live(view, "P1 EXECUTING")

@@ -11,6 +11,7 @@ is. Resuming a run whose process died (`autopack resume`) is not part of this cu
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ class EngineOptions:
     auditor: str | None = None
     plan_dir: Path = Path(".")
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
+    on_step: Callable[[RunView, str], None] | None = None
+    """Called after every state change with the run as it now is and what happened."""
 
 
 class Engine:
@@ -89,6 +92,8 @@ class Engine:
             if failure is not None:
                 ended = self.sup.fail_run(run_id, failure[0], failure[1], ACTOR)
                 write_incident(self.sup, run_id)
+                if self.options.on_step is not None:
+                    self.options.on_step(ended, f"run {ended.run.state}: {failure[1]}")
                 return ended
         return self.sup.get_run(run_id)
 
@@ -225,7 +230,10 @@ class Engine:
         return PhaseState(self.sup.get_run(run_id).phase(phase_id).state)
 
     def _move(self, run_id: str, phase_id: str, state: PhaseState) -> None:
-        self.sup.update_phase_status(run_id, phase_id, PhaseStatusUpdate(state), ACTOR)
+        _result, view = self.sup.update_phase_status(run_id, phase_id,
+                                                     PhaseStatusUpdate(state), ACTOR)
+        if self.options.on_step is not None:
+            self.options.on_step(view, f"{phase_id} {state.value}")
 
     def _charge(self, run_id: str, phase_id: str, usage: Usage, builder_attempt: bool) -> None:
         phase = self.sup.get_run(run_id).phase(phase_id)
