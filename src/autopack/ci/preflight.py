@@ -11,7 +11,6 @@ until it is green, and turn what happened into issues.
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +27,7 @@ from autopack.ci.runner import (
     command_environment,
     run_command,
 )
-
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
+from autopack.issues.rules import issue_key
 
 
 @dataclass(frozen=True)
@@ -52,12 +50,6 @@ class PreflightResult:
     runs: list[list[CommandResult]] = field(default_factory=list)
     issues: list[CiIssue] = field(default_factory=list)
     stopped_early: str | None = None
-
-
-def issue_key(prefix: str, name: str) -> str:
-    """`{prefix}__{name}` within the issue-key alphabet (`/` becomes `.`)."""
-    cleaned = _KEY_UNSAFE.sub("_", name.replace("/", ".")).strip("._-:") or "unnamed"
-    return f"{prefix}__{cleaned}"[:200]
 
 
 def run_preflight(

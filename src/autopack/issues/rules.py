@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -104,3 +105,12 @@ def effective_severity(severity: Severity, backlog_status: BacklogStatus | None)
     if backlog_status is BacklogStatus.NEEDS_CLEANUP:
         return Severity.MAJOR
     return severity
+
+
+_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
+
+
+def issue_key(prefix: str, name: str) -> str:
+    """`{prefix}__{name}` within the issue-key alphabet (`/` becomes `.`)."""
+    cleaned = _KEY_UNSAFE.sub("_", name.replace("/", ".")).strip("._-:") or "unnamed"
+    return f"{prefix}__{cleaned}"[:200]

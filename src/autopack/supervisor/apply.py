@@ -9,7 +9,6 @@ run's rows and recorded with who did it and when.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from autopack.domain.categories import BuilderMode
 from autopack.domain.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from autopack.domain.promotion import promotion_blockers
 from autopack.issues.documents import phase_issue_document
-from autopack.issues.rules import IssueSource, Severity
+from autopack.issues.rules import IssueSource, Severity, issue_key
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 from autopack.supervisor.records import RecordIssue
@@ -47,8 +46,6 @@ from autopack.vcs.promotion import PromotionAction, PromotionPlan, plan_promotio
 from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_changes
 from autopack.vcs.snapshot import Snapshot, SnapshotRequest, take_snapshot
 from autopack.vcs.workspace import Attempt, Worktrees
-
-_KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 
 class PromotionRefused(PolicyViolation):
@@ -72,9 +69,8 @@ class PromotionResult:
 
 def gate_issue(refusal: Refusal) -> IssueReport:
     """The issue a scope refusal is recorded as: `gate_{rule}__{path}`, major."""
-    path_key = _KEY_UNSAFE.sub("_", refusal.path.replace("/", ".")).strip("._-:") or "path"
     return IssueReport(
-        issue_key=f"gate_{refusal.rule}__{path_key}"[:200],
+        issue_key=issue_key(f"gate_{refusal.rule}", refusal.path),
         severity=Severity.MAJOR,
         source=IssueSource.GATE,
         category=f"gate_{refusal.rule}",
@@ -158,7 +154,7 @@ class GovernedApply:
         view = self._view(run_id)
         phase = _phase(view, phase_id)
         git = self._repo_git(view)
-        _ci, project_gate = project_config(git, view.run.base_commit)
+        project_ci, project_gate = project_config(git, view.run.base_commit)
         change = attempt.capture(self.settings.max_diff_bytes)
         self._store(run_id, phase_id, attempt.number, change)
         scope = PhaseScope(
@@ -178,7 +174,7 @@ class GovernedApply:
             raise ScopeViolation(refusals)
         with self.db.write() as session:
             attempts.set_gate_outcome(session, run_id, phase_id, attempt.number, [])
-        self.verifier.static_checks(view, phase, attempt, change, git)
+        self.verifier.static_checks(view, phase, attempt, change, project_ci, project_gate)
         return change
 
     def ci(self, run_id: str, phase_id: str, attempt: Attempt) -> PreflightResult:

@@ -10,7 +10,6 @@ is. Resuming a run whose process died (`autopack resume`) is not part of this cu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +31,7 @@ from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.categories import SafetyProfile
 from autopack.domain.errors import InvalidInput
-from autopack.domain.promotion import tier_flags
+from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
 from autopack.project_config import ProjectConfig
@@ -277,8 +276,6 @@ def _aware(value: datetime) -> datetime:
 def summary_document(view: RunView, strategy: dict[str, Any], snapshots: list[Any]
                      ) -> dict[str, Any]:
     """The one JSON document `autopack run --json` prints."""
-    from autopack.domain.promotion import promotion_blockers, tier_cleanliness
-
     run = view.run
     by_phase = {s.phase_id: s for s in snapshots}
     return {
@@ -301,9 +298,3 @@ def summary_document(view: RunView, strategy: dict[str, Any], snapshots: list[An
         "strategy_version": strategy["version"],
         "terminal": RunState(run.state).is_terminal,
     }
-
-
-def dumps(document: dict[str, Any]) -> str:
-    """`document` as one line of JSON."""
-    return json.dumps(document)
-

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from autopack.ci.config import CiConfig, GateConfig
-from autopack.ci.preflight import CiIssue, PreflightResult, issue_key, run_preflight
+from autopack.ci.preflight import CiIssue, PreflightResult, run_preflight
 from autopack.ci.runner import Isolation, check_isolation, command_environment, run_command
 from autopack.db import attempts, runs
 from autopack.db.database import Database
 from autopack.db.issues import IssueReport
 from autopack.db.runs import RunView
-from autopack.issues.rules import IssueSource, Severity
+from autopack.issues.rules import IssueSource, Severity, issue_key
 from autopack.project_config import parse_project_config
 from autopack.settings import Settings
 from autopack.supervisor.records import RecordIssue
@@ -52,9 +52,8 @@ class Verifier:
         return self.settings.runs_dir / run_id / "logs" / phase_id / f"attempt-{number}"
 
     def static_checks(self, view: RunView, phase: Any, attempt: Attempt, change: Change,
-                      git: Git) -> list[IssueReport]:
+                      ci: CiConfig, gate: GateConfig) -> list[IssueReport]:
         """Run `[gate] static_checks` on the changed files; each failure a minor issue."""
-        ci, gate = project_config(git, view.run.base_commit)
         changed = [f.path for f in change.files if f.status != "D"]
         env = command_environment(ci.pass_env, ci.env)
         logs = self.log_dir(view.run.run_id, phase.phase_id, attempt.number)
