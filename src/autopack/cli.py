@@ -37,8 +37,7 @@ from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
 from autopack.supervisor.demo import prepare_demo_repository
-from autopack.supervisor.engine import Engine, EngineOptions
-from autopack.supervisor.engine import summary_document as run_summary
+from autopack.supervisor.engine import Engine, EngineOptions, run_report
 from autopack.supervisor.service import Supervisor, compile_for
 
 app = typer.Typer(
@@ -288,8 +287,7 @@ def _execute_plan(
                   f"autopack/integration/{spec.run.run_id}", markup=False, highlight=False)
         with progress:
             view = engine.run(spec.run.run_id)
-        doc = run_summary(view, supervisor.strategy(spec.run.run_id),
-                          list(supervisor.apply.snapshots(spec.run.run_id)))
+        doc = run_report(supervisor, view.run.run_id)
     finally:
         supervisor.close()
     return doc, settings
@@ -366,8 +364,7 @@ def resume(
             err.print(f"resuming run {run_id} from {view.run.state}", markup=False)
             with progress:
                 view = engine.run(run_id)
-        doc = run_summary(view, supervisor.strategy(run_id),
-                          list(supervisor.apply.snapshots(run_id)))
+        doc = run_report(supervisor, run_id)
     finally:
         supervisor.close()
     _report_run(doc, settings, as_json)

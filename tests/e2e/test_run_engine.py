@@ -6,66 +6,27 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-from tests.gitutil import fingerprint, git, make_repo
+from tests.e2e.run_helpers import AUTOPACK, PY, project, run, script, user_view
+from tests.gitutil import git, make_repo
 from tests.integration.ci_helpers import PYTEST, project_toml
-
-AUTOPACK = str(Path(sys.executable).with_name("autopack"))
-PY = sys.executable
-
-
-def _project(tmp_path: Path, extra_toml: str = "") -> Path:
-    return make_repo(tmp_path / "project", {
-        "autopack.toml": project_toml([PYTEST]) + extra_toml,
-        "pyproject.toml": "[tool.pytest.ini_options]\npythonpath = ['src']\n",
-        "src/calc.py": "def add(a, b):\n    return a + b\n",
-        "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
-                              "    assert add(2, 2) == 4\n",
-    })
-
-
-def _script(tmp_path: Path, name: str, body: str) -> str:
-    path = tmp_path / "tools" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(textwrap.dedent(body))
-    return f"{PY} {path}"
-
-
-def _run(tmp_path: Path, repo: Path, plan: str, *args: str) -> subprocess.CompletedProcess[str]:
-    plan_file = tmp_path / "comprehensive_plan.md"
-    plan_file.write_text(textwrap.dedent(plan))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
-    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run([AUTOPACK, "run", str(plan_file), "--repo", str(repo), "--json",
-                           *args], capture_output=True, text=True, env=env, timeout=600,
-                          check=False)
-
-
-def _user_view(repo: Path) -> dict[str, object]:
-    """The checkout without the run's own (git-excluded) folders."""
-    seen = fingerprint(repo)
-    seen["files"] = {k: v for k, v in seen["files"].items()  # type: ignore[attr-defined]
-                     if not k.startswith((".autopack/", ".autonomous_runs/"))}
-    return seen
 
 
 def test_a_plan_runs_to_done_success(tmp_path: Path) -> None:
-    repo = _project(tmp_path)
-    before = _user_view(repo)
-    sub = _script(tmp_path, "sub.py", """
+    repo = project(tmp_path)
+    before = user_view(repo)
+    sub = script(tmp_path, "sub.py", """
         from pathlib import Path
         Path('src/calc.py').write_text(Path('src/calc.py').read_text()
                                        + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
         """)
-    test = _script(tmp_path, "test_sub.py", """
+    test = script(tmp_path, "test_sub.py", """
         from pathlib import Path
         Path('tests/test_sub.py').write_text(
             'from calc import sub\\n\\n\\ndef test_sub():\\n    assert sub(3, 1) == 2\\n')
         """)
-    done = _run(tmp_path, repo, f"""\
+    done = run(tmp_path, repo, f"""\
         # Plan: Calculator
         ## Tier T1: Code
         ### Phase P1: Add subtraction
@@ -93,18 +54,18 @@ def test_a_plan_runs_to_done_success(tmp_path: Path) -> None:
     tags = git(repo, "tag", "--list", "autopack/snapshots/calculator/*").split()
     assert tags == ["autopack/snapshots/calculator/00-P1", "autopack/snapshots/calculator/01-P2"]
     assert "def sub" in git(repo, "show", "autopack/integration/calculator:src/calc.py")
-    assert _user_view(repo) == before
+    assert user_view(repo) == before
     assert "/.autonomous_runs/" in (repo / ".git/info/exclude").read_text()
     assert (repo / ".autonomous_runs/calculator/run_summary.json").exists()
 
 
 def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> None:
-    repo = _project(tmp_path, "[budgets.tier]\nci_runs_per_phase = 4\n")
-    breaks = _script(tmp_path, "break.py", """
+    repo = project(tmp_path, "[budgets.tier]\nci_runs_per_phase = 4\n")
+    breaks = script(tmp_path, "break.py", """
         from pathlib import Path
         Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
         """)
-    done = _run(tmp_path, repo, f"""\
+    done = run(tmp_path, repo, f"""\
         # Plan: Broken
         ## Tier T1: Code
         ### Phase P1: Break addition
@@ -138,12 +99,12 @@ def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> No
 
 
 def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path) -> None:
-    repo = _project(tmp_path)  # 1 phase: ci_run_cap 2, spent by the first attempt's 2 runs
-    breaks = _script(tmp_path, "break.py", """
+    repo = project(tmp_path)  # 1 phase: ci_run_cap 2, spent by the first attempt's 2 runs
+    breaks = script(tmp_path, "break.py", """
         from pathlib import Path
         Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
         """)
-    done = _run(tmp_path, repo, f"""\
+    done = run(tmp_path, repo, f"""\
         # Plan: Capped
         ## Tier T1: Code
         ### Phase P1: Break addition
@@ -156,13 +117,13 @@ def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path
 
 
 def test_a_scope_violation_ends_in_policy_violation(tmp_path: Path) -> None:
-    repo = _project(tmp_path)
-    sneaky = _script(tmp_path, "sneaky.py", """
+    repo = project(tmp_path)
+    sneaky = script(tmp_path, "sneaky.py", """
         from pathlib import Path
         Path('.github/workflows').mkdir(parents=True, exist_ok=True)
         Path('.github/workflows/x.yml').write_text('on: push\\n')
         """)
-    done = _run(tmp_path, repo, f"""\
+    done = run(tmp_path, repo, f"""\
         # Plan: Sneaky
         ## Tier T1: Code
         ### Phase P1: Touch workflows
@@ -175,14 +136,14 @@ def test_a_scope_violation_ends_in_policy_violation(tmp_path: Path) -> None:
 
 
 def test_a_token_budget_ends_in_budget_exhausted(tmp_path: Path) -> None:
-    repo = _project(tmp_path, "[budgets.phase]\nincident_token_cap = 1000\n")
-    greedy = _script(tmp_path, "greedy.py", """
+    repo = project(tmp_path, "[budgets.phase]\nincident_token_cap = 1000\n")
+    greedy = script(tmp_path, "greedy.py", """
         import json, os
         from pathlib import Path
         Path(os.environ['AUTOPACK_USAGE_FILE']).write_text(json.dumps({'input_tokens': 5000}))
         Path('src/calc.py').write_text('def add(a, b):\\n    return 0\\n')
         """)
-    done = _run(tmp_path, repo, f"""\
+    done = run(tmp_path, repo, f"""\
         # Plan: Greedy
         ## Tier T1: Code
         ### Phase P1: Spend
@@ -195,16 +156,16 @@ def test_a_token_budget_ends_in_budget_exhausted(tmp_path: Path) -> None:
 
 
 def test_no_auto_apply_needs_an_auditor_approval(tmp_path: Path) -> None:
-    approve = _script(tmp_path, "approve.py", """
+    approve = script(tmp_path, "approve.py", """
         import json, sys
         request = json.load(sys.stdin)
         print(json.dumps({'verdict': 'approve', 'notes': request['auditor_profile']}))
         """)
-    escalate = _script(tmp_path, "escalate.py", """
+    escalate = script(tmp_path, "escalate.py", """
         import json
         print(json.dumps({'verdict': 'escalate', 'notes': 'too risky'}))
         """)
-    change = _script(tmp_path, "schema.py", """
+    change = script(tmp_path, "schema.py", """
         from pathlib import Path
         Path('src/schema.py').write_text('VERSION = 2\\n')
         """)
@@ -220,8 +181,8 @@ def test_no_auto_apply_needs_an_auditor_approval(tmp_path: Path) -> None:
         work = tmp_path / f"case-{state}"
         work.mkdir()
         toml = "" if auditor is None else f'[auditor]\nname = "command"\ncommand = "{auditor}"\n'
-        repo = _project(work, toml)
-        done = _run(work, repo, plan)
+        repo = project(work, toml)
+        done = run(work, repo, plan)
         doc = json.loads(done.stdout)
         if auditor is None:
             assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW"
@@ -230,8 +191,8 @@ def test_no_auto_apply_needs_an_auditor_approval(tmp_path: Path) -> None:
 
 
 def test_a_malformed_plan_exits_2_naming_file_and_line(tmp_path: Path) -> None:
-    repo = _project(tmp_path)
-    done = _run(tmp_path, repo, """\
+    repo = project(tmp_path)
+    done = run(tmp_path, repo, """\
         # Plan: Bad
         ## Tier T1: Code
         ### Phase P1: x
@@ -246,7 +207,7 @@ def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
     tmp_path: Path,
 ) -> None:
     checks = '[gate]\nstatic_checks = ["false", "exit 3", "exit 4"]\n'  # 3 minor issues
-    tweak = _script(tmp_path, "tweak.py", """
+    tweak = script(tmp_path, "tweak.py", """
         from pathlib import Path
         Path('src/extra.py').write_text('X = 1\\n')
         """)
@@ -262,15 +223,15 @@ def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
         - command: true
         """
     (tmp_path / "critical").mkdir()
-    repo = _project(tmp_path / "critical", checks)
-    done = _run(tmp_path / "critical", repo, plan, "--safety-profile", "safety_critical")
+    repo = project(tmp_path / "critical", checks)
+    done = run(tmp_path / "critical", repo, plan, "--safety-profile", "safety_critical")
     doc = json.loads(done.stdout)
     assert (done.returncode, doc["state"]) == (1, "DONE_FAILED_REQUIRES_HUMAN_REVIEW")
     assert [p["state"] for p in doc["phases"]] == ["COMPLETE", "SKIPPED"]
     assert doc["tiers"][0]["cleanliness"] == "not_clean"
     (tmp_path / "normal").mkdir()
-    repo = _project(tmp_path / "normal", checks)
-    relaxed = json.loads(_run(tmp_path / "normal", repo, plan).stdout)
+    repo = project(tmp_path / "normal", checks)
+    relaxed = json.loads(run(tmp_path / "normal", repo, plan).stdout)
     assert relaxed["state"] == "DONE_SUCCESS"  # tier summaries do not block progress ...
     assert relaxed["tiers"][0]["cleanliness"] == "not_clean"
     assert relaxed["promotion_eligible_to_main"] is False  # ... but they block promotion
@@ -278,12 +239,12 @@ def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
 
 def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> None:
     marker = tmp_path / "killed-once"
-    add_sub = _script(tmp_path, "sub.py", """
+    add_sub = script(tmp_path, "sub.py", """
         from pathlib import Path
         Path('src/calc.py').write_text(Path('src/calc.py').read_text()
                                        + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
         """)
-    killer = _script(tmp_path, "killer.py", f"""
+    killer = script(tmp_path, "killer.py", f"""
         import os, signal
         from pathlib import Path
         marker = Path({str(marker)!r})
@@ -304,9 +265,9 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> No
         - command: {killer}
         """
     (tmp_path / "a").mkdir()
-    repo = _project(tmp_path / "a")
-    before = _user_view(repo)
-    crashed = _run(tmp_path / "a", repo, plan)
+    repo = project(tmp_path / "a")
+    before = user_view(repo)
+    crashed = run(tmp_path / "a", repo, plan)
     assert crashed.returncode == -9 and marker.exists()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
     env["AUTOPACK_DATA_DIR"] = str(tmp_path / "a" / "data")
@@ -318,8 +279,8 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> No
         ("P1", "COMPLETE", 1), ("P2", "COMPLETE", 1)]
     # The same as a run that was never interrupted.
     (tmp_path / "b").mkdir()
-    other = _project(tmp_path / "b")
-    straight = json.loads(_run(tmp_path / "b", other, plan).stdout)
+    other = project(tmp_path / "b")
+    straight = json.loads(run(tmp_path / "b", other, plan).stdout)
     assert straight["state"] == doc["state"] == "DONE_SUCCESS"
     for name in ("00-P1", "01-P2"):
         tag = f"autopack/snapshots/calc/{name}"
@@ -327,7 +288,7 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> No
                                                                f"{tag}^{{tree}}")
     assert git(repo, "rev-list", "--count", "main..autopack/integration/calc") == "2"
     assert git(repo, "branch", "--list", "autopack/scratch/*") == ""
-    assert _user_view(repo) == before
+    assert user_view(repo) == before
     again = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
                            capture_output=True, text=True, env=env, timeout=600, check=False)
     assert again.returncode == 0 and json.loads(again.stdout)["phases"] == doc["phases"]
@@ -382,7 +343,7 @@ def test_a_run_killed_at_each_step_resumes_to_the_same_result(tmp_path: Path) ->
         killer = work / "kill_engine.py"
         killer.write_text(KILL_ENGINE.format(marker=str(marker)))
         kill = f"{PY} {killer}"
-        approve = _script(work, "approve.py", """
+        approve = script(work, "approve.py", """
             import json
             print(json.dumps({'verdict': 'approve'}))
             """)
@@ -399,7 +360,7 @@ def test_a_run_killed_at_each_step_resumes_to_the_same_result(tmp_path: Path) ->
             "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
                                   "    assert add(2, 2) == 4\n",
         })
-        change = _script(work, "change.py", """
+        change = script(work, "change.py", """
             from pathlib import Path
             Path('src/extra.py').write_text('EXTRA = 1\\n')
             """)
@@ -411,7 +372,7 @@ def test_a_run_killed_at_each_step_resumes_to_the_same_result(tmp_path: Path) ->
             - category: {category}
             - command: {change}
             """
-        crashed = _run(work, repo, plan)
+        crashed = run(work, repo, plan)
         assert crashed.returncode == -9 and marker.exists(), (step, crashed.stderr)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
         env["AUTOPACK_DATA_DIR"] = str(work / "data")
@@ -428,14 +389,14 @@ def test_a_run_killed_at_each_step_resumes_to_the_same_result(tmp_path: Path) ->
 
 
 def test_the_duration_budget_counts_wall_clock_time(tmp_path: Path) -> None:
-    repo = _project(tmp_path, "[budgets.run]\nmax_duration_minutes = 0.002\n")  # 0.12 s
-    slow = _script(tmp_path, "slow.py", """
+    repo = project(tmp_path, "[budgets.run]\nmax_duration_minutes = 0.002\n")  # 0.12 s
+    slow = script(tmp_path, "slow.py", """
         import time
         from pathlib import Path
         time.sleep(0.5)  # the work itself takes longer than the whole budget
         Path('src/calc.py').write_text('def add(a, b):\\n    return 0\\n')
         """)
-    done = _run(tmp_path, repo, f"""\
+    done = run(tmp_path, repo, f"""\
         # Plan: Slow
         ## Tier T1: Code
         ### Phase P1: Slowly break
@@ -449,8 +410,8 @@ def test_the_duration_budget_counts_wall_clock_time(tmp_path: Path) -> None:
 
 
 def test_the_server_drives_a_run_it_is_asked_to_execute(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    repo = _project(tmp_path)
-    sub = _script(tmp_path, "sub.py", """
+    repo = project(tmp_path)
+    sub = script(tmp_path, "sub.py", """
         from pathlib import Path
         Path('src/calc.py').write_text(Path('src/calc.py').read_text()
                                        + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
@@ -484,8 +445,8 @@ def test_a_server_restart_picks_up_runs_it_was_driving(  # type: ignore[no-untyp
     from autopack.plan.spec import RunSpec
     from autopack.supervisor.service import Supervisor
 
-    repo = _project(tmp_path)
-    more = _script(tmp_path, "more.py", """
+    repo = project(tmp_path)
+    more = script(tmp_path, "more.py", """
         from pathlib import Path
         Path('src/more.py').write_text('MORE = 1\\\\n')
         """)

@@ -16,8 +16,8 @@ from autopack.domain.errors import Conflict, NotFound
 from autopack.vcs.changes import Change
 from autopack.vcs.scope import Refusal
 
-_ATTEMPTS, _SNAPSHOTS, _COMMAND_RUNS = (
-    Base.metadata.tables[t] for t in ("attempts", "snapshots", "command_runs")
+_ATTEMPTS, _SNAPSHOTS, _COMMAND_RUNS, _REVIEWS = (
+    Base.metadata.tables[t] for t in ("attempts", "snapshots", "command_runs", "reviews")
 )
 
 
@@ -31,15 +31,90 @@ def next_attempt_number(session: Session, run_id: str, phase_id: str) -> int:
 
 
 def store_attempt(
-    session: Session, run_id: str, phase_id: str, number: int, change: Change
+    session: Session, run_id: str, phase_id: str, number: int, change: Change,
+    author: str = "builder",
 ) -> None:
     """Keep an attempt's canonical diff, before any check runs (gate_status `pending`)."""
     session.execute(insert(_ATTEMPTS).values(
         run_id=run_id, phase_id=phase_id, number=number, base_commit=change.base,
         diff=change.diff, diff_sha256=change.diff_sha256, diff_truncated=change.truncated,
         files_changed=len(change.files), lines_changed=change.changed_lines,
-        gate_status="pending", refusals=[], created_at=utcnow(),
+        gate_status="pending", refusals=[], created_at=utcnow(), author=author,
+        outcome="pending",
     ))
+
+
+def store_change(
+    session: Session, run_id: str, phase_id: str, number: int, change: Change
+) -> None:
+    """Replace a stored attempt's diff with what its worktree now holds."""
+    session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
+               _ATTEMPTS.c.number == number)
+        .values(base_commit=change.base, diff=change.diff, diff_sha256=change.diff_sha256,
+                diff_truncated=change.truncated, files_changed=len(change.files),
+                lines_changed=change.changed_lines)
+    )
+
+
+def set_outcome(session: Session, run_id: str, phase_id: str, number: int, outcome: str,
+                failure: str | None = None) -> None:
+    """Mark an attempt `ready` (green, approved: its snapshot may be taken) or `failed`
+    with why."""
+    session.execute(
+        update(_ATTEMPTS)
+        .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
+               _ATTEMPTS.c.number == number)
+        .values(outcome=outcome, failure=None if failure is None else failure[:20_000])
+    )
+
+
+def failed_attempts(session: Session, run_id: str, phase_id: str) -> Sequence[Any]:
+    """A phase's failed attempts (author, diff hash, failure), newest first."""
+    return session.execute(
+        select(_ATTEMPTS.c.number, _ATTEMPTS.c.author, _ATTEMPTS.c.diff_sha256,
+               _ATTEMPTS.c.failure)
+        .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
+               _ATTEMPTS.c.outcome == "failed")
+        .order_by(_ATTEMPTS.c.number.desc())
+    ).all()
+
+
+def record_review(session: Session, run_id: str, phase_id: str, attempt_number: int,
+                  reason: str, verdict: str, notes: str, patch: str | None, tokens: int
+                  ) -> int:
+    """Keep one Auditor call; returns its number within the phase (1, 2, ...)."""
+    number = count_reviews(session, run_id, phase_id) + 1
+    session.execute(insert(_REVIEWS).values(
+        run_id=run_id, phase_id=phase_id, number=number, attempt_number=attempt_number,
+        reason=reason, verdict=verdict, notes=notes[:20_000], patch=patch,
+        tokens=tokens, created_at=utcnow(),
+    ))
+    return number
+
+
+def count_reviews(session: Session, run_id: str, phase_id: str) -> int:
+    """How many times the Auditor was called on a phase."""
+    return int(session.execute(
+        select(func.count()).select_from(_REVIEWS)
+        .where(_REVIEWS.c.run_id == run_id, _REVIEWS.c.phase_id == phase_id)
+    ).scalar_one())
+
+
+def last_review(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:
+    """A phase's latest Auditor call, if any."""
+    return session.execute(
+        select(_REVIEWS).where(_REVIEWS.c.run_id == run_id, _REVIEWS.c.phase_id == phase_id)
+        .order_by(_REVIEWS.c.number.desc()).limit(1)
+    ).one_or_none()
+
+
+def list_reviews(session: Session, run_id: str) -> Sequence[Row[Any]]:
+    """A run's Auditor calls in order."""
+    return session.execute(
+        select(_REVIEWS).where(_REVIEWS.c.run_id == run_id).order_by(_REVIEWS.c.id)
+    ).all()
 
 
 def set_gate_outcome(

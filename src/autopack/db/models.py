@@ -209,6 +209,10 @@ class AttemptRow(Base):
     gate_status: Mapped[str] = mapped_column(String(16))
     refusals: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    author: Mapped[str] = mapped_column(String(16), server_default="builder")  # or auditor
+    # pending (in flight), ready (green and approved: the snapshot may be taken), failed
+    outcome: Mapped[str] = mapped_column(String(16), server_default="pending")
+    failure: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (
         UniqueConstraint("run_id", "phase_id", "number"),
@@ -250,6 +254,31 @@ class StrategyRow(Base):
     document: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewRow(Base):
+    """One Auditor call on a phase: why it was asked, which attempt it saw, its verdict."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(BIG_ID, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
+    phase_id: Mapped[str] = mapped_column(ID)
+    number: Mapped[int] = mapped_column(Integer)
+    attempt_number: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    verdict: Mapped[str] = mapped_column(String(16))
+    notes: Mapped[str] = mapped_column(Text)
+    patch: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tokens: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "phase_id", "number"),
+        ForeignKeyConstraint(
+            ["run_id", "phase_id"], ["phases.run_id", "phases.phase_id"], ondelete="CASCADE"
+        ),
+    )
 
 
 class CommandRunRow(Base):

@@ -29,6 +29,7 @@ from autopack.issues.documents import phase_issue_document
 from autopack.issues.rules import IssueSource, Severity, issue_key
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
+from autopack.supervisor.faults import crash_point
 from autopack.supervisor.records import RecordIssue
 from autopack.supervisor.verify import Verifier, project_config
 from autopack.vcs import refs
@@ -121,8 +122,11 @@ class GovernedApply:
     # -- attempts ----------------------------------------------------------------------
 
     @contextmanager
-    def attempt(self, run_id: str, phase_id: str) -> Iterator[Attempt]:
-        """A fresh worktree for the phase's next attempt, removed afterwards.
+    def attempt(self, run_id: str, phase_id: str, author: str = "builder"
+                ) -> Iterator[Attempt]:
+        """A fresh worktree for the phase's next attempt, removed afterwards. The attempt
+        is stored at once (empty, `pending`, with its author: `builder` or `auditor`), so
+        its number is taken even when it ends before the gate.
 
         A scope refusal raised inside (by an intake form) is stored with the attempt and
         recorded as gate issues before it propagates.
@@ -133,18 +137,84 @@ class GovernedApply:
         tip = refs.current(git, integration_ref(run_id))
         if tip is None:
             raise Conflict(f"{integration_ref(run_id)} is missing; the run cannot continue")
-        with self.db.read() as session:
+        with self.db.write() as session:
             number = attempts.next_attempt_number(session, run_id, phase_id)
+            attempts.store_attempt(session, run_id, phase_id, number,
+                                   Change(tip, (), b"", "", truncated=False), author)
         with Worktrees(git, self.settings.data_dir).attempt(run_id, phase_id, number,
                                                             tip) as opened:
             try:
                 yield opened
             except ScopeViolation as exc:
-                if not _stored(self.db, run_id, phase_id, number):
-                    refused = Change(tip, (), opened.received, "", truncated=False)
-                    self._store(run_id, phase_id, number, refused)
+                if not self.stored_attempt(run_id, phase_id, number).diff_sha256:
+                    # refused at intake, before any capture: keep what was handed in
+                    self._store(run_id, phase_id, number,
+                                Change(tip, (), opened.received, "", truncated=False))
                 self._refuse(run_id, phase, number, exc.refusals)
                 raise
+
+    def capture(self, run_id: str, phase_id: str, attempt: Attempt) -> Change:
+        """Store what the attempt's worktree now holds as its canonical diff."""
+        change = attempt.capture(self.settings.max_diff_bytes)
+        self._store(run_id, phase_id, attempt.number, change)
+        return change
+
+    def conclude(self, run_id: str, phase_id: str, number: int, outcome: str,
+                 failure: str | None = None) -> None:
+        """Mark an attempt `green` (awaiting the Auditor), `ready` for its snapshot, or
+        `failed` with why."""
+        with self.db.write() as session:
+            attempts.set_outcome(session, run_id, phase_id, number, outcome, failure)
+
+    def last_attempt(self, run_id: str, phase_id: str) -> Any:
+        """A phase's latest attempt (with its diff), or None."""
+        with self.db.read() as session:
+            return attempts.last_attempt(session, run_id, phase_id)
+
+    def stored_attempt(self, run_id: str, phase_id: str, number: int) -> Any:
+        """One stored attempt with its diff (NotFound when there is none)."""
+        with self.db.read() as session:
+            return attempts.get_attempt(session, run_id, phase_id, number)
+
+    def failed_attempts(self, run_id: str, phase_id: str) -> Sequence[Any]:
+        """A phase's failed attempts, newest first."""
+        with self.db.read() as session:
+            return attempts.failed_attempts(session, run_id, phase_id)
+
+    @contextmanager
+    def checkout(self, run_id: str, phase_id: str, number: int) -> Iterator[Attempt]:
+        """A worktree holding a stored attempt's change (for a reviewer to read), removed
+        afterwards."""
+        view = self._view(run_id)
+        with self.db.read() as session:
+            row = attempts.get_attempt(session, run_id, phase_id, number)
+        with Worktrees(self._repo_git(view), self.settings.data_dir).attempt(
+                run_id, phase_id, number, row.base_commit) as opened:
+            if bytes(row.diff).strip() and not row.diff_truncated:
+                opened.apply_diff(bytes(row.diff))
+            yield opened
+
+    def record_review(self, run_id: str, phase_id: str, attempt_number: int, reason: str,
+                      verdict: str, notes: str, patch: str | None, tokens: int) -> int:
+        """Keep one Auditor call (with its patch); returns how many the phase has had."""
+        with self.db.write() as session:
+            return attempts.record_review(session, run_id, phase_id, attempt_number, reason,
+                                          verdict, notes, patch, tokens)
+
+    def last_review(self, run_id: str, phase_id: str) -> Any:
+        """A phase's latest Auditor call, or None."""
+        with self.db.read() as session:
+            return attempts.last_review(session, run_id, phase_id)
+
+    def reviews(self, run_id: str) -> Sequence[Any]:
+        """A run's Auditor calls in order."""
+        with self.db.read() as session:
+            return attempts.list_reviews(session, run_id)
+
+    def reviews_used(self, run_id: str, phase_id: str) -> int:
+        """How many times the Auditor was called on a phase."""
+        with self.db.read() as session:
+            return attempts.count_reviews(session, run_id, phase_id)
 
     def gate(self, run_id: str, phase_id: str, attempt: Attempt) -> Change:
         """Capture the attempt's change, store it, then run the scope checks.
@@ -155,8 +225,7 @@ class GovernedApply:
         phase = _phase(view, phase_id)
         git = self._repo_git(view)
         project_ci, project_gate = project_config(git, view.run.base_commit)
-        change = attempt.capture(self.settings.max_diff_bytes)
-        self._store(run_id, phase_id, attempt.number, change)
+        change = self.capture(run_id, phase_id, attempt)
         scope = PhaseScope(
             paths=tuple(phase.scope or ()),
             task_category=phase.task_category,
@@ -210,6 +279,7 @@ class GovernedApply:
                          to_json(document).encode()},
         )
         taken = take_snapshot(self._repo_git(view), request)
+        crash_point("snapshot_committed")
         with self.db.write() as session:
             attempts.record_snapshot(session, run_id, phase_id, number, taken.commit,
                                      taken.tag.removeprefix("refs/tags/"))
@@ -284,7 +354,7 @@ class GovernedApply:
 
     def _store(self, run_id: str, phase_id: str, number: int, change: Change) -> None:
         with self.db.write() as session:
-            attempts.store_attempt(session, run_id, phase_id, number, change)
+            attempts.store_change(session, run_id, phase_id, number, change)
 
     def _refuse(self, run_id: str, phase: Any, number: int, refusals: Sequence[Refusal]) -> None:
         with self.db.write() as session:
@@ -298,12 +368,3 @@ def _phase(view: RunView, phase_id: str) -> Any:
         return view.phase(phase_id)
     except KeyError:
         raise NotFound("phase", phase_id) from None
-
-
-def _stored(db: Database, run_id: str, phase_id: str, number: int) -> bool:
-    with db.read() as session:
-        try:
-            attempts.get_attempt(session, run_id, phase_id, number)
-        except NotFound:
-            return False
-    return True

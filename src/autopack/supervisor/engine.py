@@ -1,15 +1,19 @@
-"""The run engine, first cut: drives a created run through SPEC §3 inline, one phase at a
-time — builder attempt, gate, CI, (Auditor when the strategy says `auto_apply = false`),
+"""The run engine: drives a created run through SPEC §3, one phase at a time — builder
+attempt, gate, CI, the Auditor when the strategy or a failure loop calls for it,
 snapshot — with budgets checked before every step, and ends it in DONE_SUCCESS or the
 matching DONE_FAILED_* state.
 
-Each step commits its effects through the Supervisor's services (phase moves, token
-charges, issues, stored attempts, snapshots), so the database always shows where a run
-is. Resuming a run whose process died (`autopack resume`) is not part of this cut.
+Every step commits its effects through the Supervisor's services before the next starts
+(phase moves, token charges, issues, stored attempts and their outcomes, Auditor verdicts,
+snapshots), so the database always says where a run is, and `run()` on a run whose
+process died continues from there: a stored `ready` attempt is snapshotted, a `green`
+one goes back to the Auditor, an attempt cut short is marked `interrupted` and the next
+one starts.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,9 +24,11 @@ from autopack.builders.offline import CommandAuditor, CommandContext, choose_bui
 from autopack.builders.protocol import (
     Auditor,
     BuilderRequest,
+    BuilderResult,
     ReviewRequest,
     SuggestedIssue,
     Usage,
+    Verdict,
     VerdictKind,
 )
 from autopack.ci.runner import command_environment
@@ -35,12 +41,33 @@ from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
 from autopack.project_config import ProjectConfig
+from autopack.supervisor.faults import crash_point
 from autopack.supervisor.incident import write_incident
 from autopack.supervisor.service import Supervisor
 from autopack.vcs.git import GitError
 from autopack.vcs.scope import ScopeViolation
+from autopack.vcs.workspace import Attempt, PatchDoesNotApply
 
 ACTOR = "engine"
+
+
+LOW_SIGNAL_REPEATS = 2
+"""Failed attempts in a row that changed nothing or failed the same way before the
+Auditor is called (SPEC §9: repeated low-signal Builder attempts → Auditor)."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a phase (or one attempt of it) did not complete: a DONE_FAILED_* reason and a
+    sentence. A `final` failure ends the phase at once; others may be retried."""
+
+    reason: str
+    detail: str
+    final: bool = False
+
+
+Make = Callable[[Attempt, Path], BuilderResult]
+"""Changes an attempt's worktree (a Builder, or the Auditor's patch) given its log dir."""
 
 
 @dataclass(frozen=True)
@@ -85,111 +112,234 @@ class Engine:
             try:
                 failure = self._phase(run_id, phase.phase_id, planned[phase.phase_id])
             except (GitError, OSError) as exc:
-                failure = ("ENVIRONMENT", f"git or the filesystem failed: {exc}")
+                failure = Failure("ENVIRONMENT", f"git or the filesystem failed: {exc}")
             if failure is None:
+                crash_point("phase_complete")
                 failure = self._tier_policy(run_id, phase.tier_id)
             if failure is not None:
-                ended = self.sup.fail_run(run_id, failure[0], failure[1], ACTOR)
+                ended = self.sup.fail_run(run_id, failure.reason, failure.detail, ACTOR)
                 write_incident(self.sup, run_id)
                 if self.options.on_step is not None:
-                    self.options.on_step(ended, f"run {ended.run.state}: {failure[1]}")
+                    self.options.on_step(ended, f"run {ended.run.state}: {failure.detail}")
                 return ended
         return self.sup.get_run(run_id)
 
     # -- one phase ---------------------------------------------------------------------
 
-    def _phase(self, run_id: str, phase_id: str, planned: dict[str, Any]
-               ) -> tuple[str, str] | None:
-        state = self._state(run_id, phase_id)
+    def _phase(self, run_id: str, phase_id: str, planned: dict[str, Any]) -> Failure | None:
+        """Attempts at one phase until it completes or fails; None when it completed."""
         if self.sup.apply.snapshot_of(run_id, phase_id) is not None:
-            self._walk_to_complete(run_id, phase_id, state)  # the process died after it
+            self._walk_to_complete(run_id, phase_id)  # the process died after it
             return None
-        spent = self._budget_spent(run_id, phase_id)
-        if spent:
-            return "BUDGET_EXHAUSTED", spent
-        if state is not PhaseState.EXECUTING:  # QUEUED, or an attempt cut short by a crash
-            self._move(run_id, phase_id, PhaseState.EXECUTING)
+        last = self.sup.apply.last_attempt(run_id, phase_id)
+        if last is not None and last.outcome == "ready":  # died before its snapshot
+            self._complete(run_id, phase_id, last.number)
+            return None
+        if last is not None and last.outcome == "pending":  # died during it
+            self.sup.apply.conclude(run_id, phase_id, last.number, "interrupted",
+                                    "the process died during this attempt")
         extras = self.options.extras.get(phase_id, {})
         builder = choose_builder(self.options.builder, extras, phase_id, self.context)
-        feedback = ""
-        last: tuple[str, str] = ("BUILD_FAILURE", "its attempts were spent before a restart")
-        used = self.sup.get_run(run_id).phase(phase_id).builder_attempts
-        for _ in range(max(0, planned["max_builder_attempts"] - used)):
+        feedback = (last.failure or "") if last is not None else ""
+        pending = self._unanswered(run_id, phase_id, last)
+        failure = Failure("POLICY_VIOLATION" if last is not None
+                          and last.gate_status == "refused" else "BUILD_FAILURE",
+                          feedback or "no attempt completed")
+        while True:
             spent = self._budget_spent(run_id, phase_id)
             if spent:
-                return "BUDGET_EXHAUSTED", spent
-            outcome = self._attempt(run_id, phase_id, planned, builder, extras, feedback)
-            if outcome is None:
-                return None
-            kind, detail = outcome
-            if kind in ("REQUIRES_HUMAN_REVIEW", "BUDGET_EXHAUSTED"):
-                return kind, detail
-            last, feedback = (kind, detail), detail
-            if self._state(run_id, phase_id) is not PhaseState.EXECUTING:
-                self._move(run_id, phase_id, PhaseState.EXECUTING)
-        return last[0], f"{planned['max_builder_attempts']} attempts spent; last: {last[1]}"
+                return Failure("BUDGET_EXHAUSTED", spent, final=True)
+            if pending is not None:  # a restart found the Auditor's turn
+                after = self._audit(run_id, phase_id, planned, *pending)
+                pending = None
+            else:
+                phase = self.sup.get_run(run_id).phase(phase_id)
+                if phase.builder_attempts >= planned["max_builder_attempts"]:
+                    return Failure(failure.reason, f"{planned['max_builder_attempts']} "
+                                   f"attempts spent; last: {failure.detail}")
+                request = self._request(run_id, phase_id, extras, feedback)
 
-    def _attempt(self, run_id: str, phase_id: str, planned: dict[str, Any], builder: Any,
-                 extras: dict[str, str], feedback: str) -> tuple[str, str] | None:
-        """One attempt; None when the phase completed, else (failure kind, detail)."""
-        view = self.sup.get_run(run_id)
-        phase = view.phase(phase_id)
-        request = BuilderRequest(
-            run_id=run_id, phase_id=phase_id, name=phase.name, description=phase.description,
-            task_category=phase.task_category, complexity=phase.complexity,
-            builder_mode=phase.builder_mode,
-            allowed_scope=tuple(phase.scope) if phase.scope is not None else None,
-            attempt_number=phase.builder_attempts + 1, plan_dir=self.options.plan_dir,
-            extras=extras, feedback=feedback)
-        with self.sup.apply.attempt(run_id, phase_id) as attempt:
+                def build(attempt: Attempt, logs: Path, r: BuilderRequest = request
+                          ) -> BuilderResult:
+                    return builder.build(r, attempt, logs)
+                outcome = self._attempt(run_id, phase_id, planned, "builder", build)
+                if isinstance(outcome, int):  # green
+                    if planned["auto_apply"]:
+                        self._complete(run_id, phase_id, outcome)
+                        return None
+                    after = self._audit(run_id, phase_id, planned, "auto_apply_disabled",
+                                        outcome)
+                elif outcome.final:
+                    return outcome
+                elif self._low_signal(run_id, phase_id) and self._auditor_available(
+                        run_id, phase_id, planned):
+                    failure = outcome
+                    last = self.sup.apply.last_attempt(run_id, phase_id)
+                    after = self._audit(run_id, phase_id, planned, "low_signal_attempts",
+                                        last.number, outcome.detail)
+                else:
+                    failure, after = outcome, outcome.detail
+            if after is None:
+                return None
+            if isinstance(after, Failure):
+                if after.final:
+                    return after
+                failure, after = after, after.detail
+            feedback = after
+
+    def _attempt(self, run_id: str, phase_id: str, planned: dict[str, Any], author: str,
+                 make: Make) -> int | Failure:
+        """One attempt through the governed path — make, gate, CI — returning the attempt
+        number when it is green, else why it failed (stored with the attempt)."""
+        if self._state(run_id, phase_id) is not PhaseState.EXECUTING:
+            self._move(run_id, phase_id, PhaseState.EXECUTING)
+        with self.sup.apply.attempt(run_id, phase_id, author) as attempt:
+            crash_point("attempt_opened")
             logs = self.sup.apply.verifier.log_dir(run_id, phase_id, attempt.number)
-            result = builder.build(request, attempt, logs / "builder")
-            self._charge(run_id, phase_id, result.usage, builder_attempt=True)
-            self._suggested(run_id, phase_id, result.suggested_issues)
-            if not result.ok:
-                return "BUILD_FAILURE", f"the builder failed: {result.summary}"
-            self._move(run_id, phase_id, PhaseState.GATE)
-            try:
-                change = self.sup.apply.gate(run_id, phase_id, attempt)
-            except ScopeViolation as exc:
-                return "POLICY_VIOLATION", f"the gate refused the change: {exc}"
-            self._move(run_id, phase_id, PhaseState.CI_RUNNING)
-            ci = self.sup.apply.ci(run_id, phase_id, attempt)
-            if ci.stopped_early:
-                return "BUDGET_EXHAUSTED", ci.stopped_early
-            if not ci.green:
-                failing = ", ".join(i.issue_key for i in ci.issues) or "commands failed"
-                return "BUILD_FAILURE", f"CI stayed red after {ci.attempts} run(s): {failing}"
-            if not planned["auto_apply"]:
-                verdict = self._review(run_id, phase, planned, change.diff, attempt.path, logs)
-                if verdict is not None:
-                    return verdict
-            tokens = self.sup.get_run(run_id).phase(phase_id).tokens_used
-        self.sup.apply.snapshot(run_id, phase_id, attempt.number, tokens)
-        self._move(run_id, phase_id, PhaseState.COMPLETE)
+            failure = self._verify(run_id, phase_id, make, attempt, logs, author)
+            crash_point("ci_done")
+            if failure is not None:
+                self.sup.apply.conclude(run_id, phase_id, attempt.number, "failed",
+                                        failure.detail)
+            else:
+                ready = planned["auto_apply"] or author == "auditor"
+                self.sup.apply.conclude(run_id, phase_id, attempt.number,
+                                        "ready" if ready else "green")
+            crash_point("concluded")
+        return failure if failure is not None else attempt.number
+
+    def _verify(self, run_id: str, phase_id: str, make: Make, attempt: Attempt, logs: Path,
+                author: str) -> Failure | None:
+        result = make(attempt, logs / author)
+        self._charge(run_id, phase_id, result.usage, builder_attempt=author == "builder")
+        self._suggested(run_id, phase_id, result.suggested_issues,
+                        IssueSource.BUILDER_SELF_DOUBT if author == "builder"
+                        else IssueSource.AUDITOR)
+        crash_point("built")
+        if not result.ok:
+            self.sup.apply.capture(run_id, phase_id, attempt)
+            return Failure("BUILD_FAILURE", f"the {author} failed: {result.summary}")
+        self._move(run_id, phase_id, PhaseState.GATE)
+        try:
+            self.sup.apply.gate(run_id, phase_id, attempt)
+        except ScopeViolation as exc:
+            return Failure("POLICY_VIOLATION", f"the gate refused the change: {exc}")
+        crash_point("gated")
+        self._move(run_id, phase_id, PhaseState.CI_RUNNING)
+        ci = self.sup.apply.ci(run_id, phase_id, attempt)
+        if ci.stopped_early:
+            return Failure("BUDGET_EXHAUSTED", ci.stopped_early, final=True)
+        if not ci.green:
+            failing = ", ".join(i.issue_key for i in ci.issues) or "commands failed"
+            return Failure("BUILD_FAILURE",
+                           f"CI stayed red after {ci.attempts} run(s): {failing}")
         return None
 
-    def _review(self, run_id: str, phase: Any, planned: dict[str, Any], diff: bytes,
-                cwd: Path, logs: Path) -> tuple[str, str] | None:
-        """The Auditor's verdict on a change the strategy will not auto-apply."""
-        if self.auditor is None:
-            return ("REQUIRES_HUMAN_REVIEW", "auto_apply is false for this phase and no "
-                    "Auditor is configured to approve it")
-        verdict = self.auditor.review(ReviewRequest(
-            run_id=run_id, phase_id=phase.phase_id, name=phase.name,
-            description=phase.description, task_category=phase.task_category,
-            complexity=phase.complexity, auditor_profile=planned.get("auditor_profile"),
-            reason="auto_apply_disabled", diff=diff.decode("utf-8", "replace")[:1_000_000],
-        ), cwd, logs / "auditor")
-        self._charge(run_id, phase.phase_id, verdict.usage, builder_attempt=False)
-        self._suggested(run_id, phase.phase_id, tuple(verdict.issues), IssueSource.AUDITOR)
-        if verdict.verdict is VerdictKind.APPROVE:
-            return None
-        if verdict.verdict is VerdictKind.ESCALATE:
-            return "REQUIRES_HUMAN_REVIEW", f"the Auditor escalated: {verdict.notes}"
-        return "BUILD_FAILURE", f"the Auditor asked for a revision: {verdict.notes}"
+    def _complete(self, run_id: str, phase_id: str, number: int) -> None:
+        """Commit a ready attempt as the phase's snapshot and complete the phase."""
+        tokens = self.sup.get_run(run_id).phase(phase_id).tokens_used
+        self.sup.apply.snapshot(run_id, phase_id, number, tokens)
+        crash_point("snapshot_recorded")
+        self._walk_to_complete(run_id, phase_id)
 
-    def _tier_policy(self, run_id: str, tier_id: str) -> tuple[str, str] | None:
+    # -- the Auditor ---------------------------------------------------------------------
+
+    def _audit(self, run_id: str, phase_id: str, planned: dict[str, Any], reason: str,
+               number: int, failure: str = "") -> Failure | str | None:
+        """Ask the Auditor about attempt `number` and act on its verdicts until the phase
+        completes (None), must stop (a Failure), or goes back to the Builder (its notes).
+
+        `approve` lets a green change through (or, on a failing one, hands the notes back
+        to the Builder); `escalate` ends the run as requiring human review; `revise` with
+        a patch is applied on top of the reviewed change and takes the whole gate/CI path
+        (a green revision is the Auditor's own change and needs no second approval);
+        `revise` without one goes back to the Builder. After `max_auditor_attempts` calls
+        the phase fails as requiring human review.
+        """
+        while True:
+            recorded = self.sup.apply.last_review(run_id, phase_id)
+            if recorded is not None and recorded.attempt_number == number:
+                # answered before a restart: act on the recorded verdict, do not ask again
+                verdict = Verdict(verdict=VerdictKind(recorded.verdict), notes=recorded.notes,
+                                  patch=recorded.patch)
+            else:
+                if self.auditor is None:
+                    return Failure("REQUIRES_HUMAN_REVIEW", "auto_apply is false for this "
+                                   "phase and no Auditor is configured to approve it",
+                                   final=True)
+                if (self.sup.apply.reviews_used(run_id, phase_id)
+                        >= planned["max_auditor_attempts"]):
+                    return Failure("REQUIRES_HUMAN_REVIEW", f"the Auditor's "
+                                   f"{planned['max_auditor_attempts']} attempts did not "
+                                   f"resolve the phase ({reason}); last: "
+                                   f"{failure or 'not approved'}", final=True)
+                spent = self._budget_spent(run_id, phase_id)
+                if spent:
+                    return Failure("BUDGET_EXHAUSTED", spent, final=True)
+                verdict = self._review(run_id, phase_id, planned, reason, number, failure)
+            if verdict.verdict is VerdictKind.ESCALATE:
+                return Failure("REQUIRES_HUMAN_REVIEW",
+                               f"the Auditor escalated: {verdict.notes}", final=True)
+            if verdict.verdict is VerdictKind.APPROVE:
+                if reason == "auto_apply_disabled":
+                    self.sup.apply.conclude(run_id, phase_id, number, "ready")
+                    self._complete(run_id, phase_id, number)
+                    return None
+                return f"the Auditor reviewed the failing attempts: {verdict.notes}"
+            if not verdict.patch:
+                return Failure("BUILD_FAILURE",
+                               f"the Auditor asked for a revision: {verdict.notes}")
+            reviewed = self.sup.apply.stored_attempt(run_id, phase_id, number)
+            base = b"" if reviewed.diff_truncated else bytes(reviewed.diff)
+            outcome = self._attempt(run_id, phase_id, planned, "auditor",
+                                    _revision(base, verdict.patch.encode()))
+            if isinstance(outcome, int):
+                self._complete(run_id, phase_id, outcome)
+                return None
+            if outcome.final:
+                return outcome
+            reason, failure = "revision_failed", outcome.detail
+            number = self.sup.apply.last_attempt(run_id, phase_id).number
+
+    def _unanswered(self, run_id: str, phase_id: str, last: Any
+                    ) -> tuple[str, int, str] | None:
+        """After a restart: the Auditor call (reason, attempt, failure) the phase was at, if
+        it was at one — a green attempt awaiting approval, an attempt the Auditor already
+        answered, or a failed revision of the Auditor's own."""
+        if last is None or last.outcome not in ("green", "failed"):
+            return None
+        review = self.sup.apply.last_review(run_id, phase_id)
+        if review is not None and review.attempt_number == last.number:
+            return review.reason, last.number, last.failure or ""
+        if last.outcome == "green":
+            return "auto_apply_disabled", last.number, ""
+        if last.author == "auditor":
+            return "revision_failed", last.number, last.failure or ""
+        return None
+
+    def _review(self, run_id: str, phase_id: str, planned: dict[str, Any], reason: str,
+                number: int, failure: str) -> Verdict:
+        """One Auditor call on a checkout of attempt `number`; recorded and charged."""
+        assert self.auditor is not None
+        phase = self.sup.get_run(run_id).phase(phase_id)
+        with self.sup.apply.checkout(run_id, phase_id, number) as checkout:
+            logs = self.sup.apply.verifier.log_dir(run_id, phase_id, number)
+            diff = bytes(self.sup.apply.stored_attempt(run_id, phase_id, number).diff)
+            verdict = self.auditor.review(ReviewRequest(
+                run_id=run_id, phase_id=phase_id, name=phase.name,
+                description=phase.description, task_category=phase.task_category,
+                complexity=phase.complexity, auditor_profile=planned.get("auditor_profile"),
+                reason=reason, diff=diff.decode("utf-8", "replace")[:1_000_000],
+                logs={"failure": failure} if failure else {},
+            ), checkout.path, logs / "auditor")
+        self._charge(run_id, phase_id, verdict.usage, builder_attempt=False)
+        self._suggested(run_id, phase_id, tuple(verdict.issues), IssueSource.AUDITOR)
+        self.sup.apply.record_review(run_id, phase_id, number, reason, verdict.verdict.value,
+                                     verdict.notes, verdict.patch, verdict.usage.total)
+        crash_point("reviewed")
+        return verdict
+
+    def _tier_policy(self, run_id: str, tier_id: str) -> Failure | None:
         """After a tier's last phase: under `safety_critical` a not_clean tier fails the run
         as requiring human review (SPEC §4); otherwise tier summaries do not block."""
         view = self.sup.get_run(run_id)
@@ -198,8 +348,8 @@ class Engine:
             return None
         flags = tier_flags(view.tier(tier_id))
         if flags and view.run.safety_profile == SafetyProfile.SAFETY_CRITICAL.value:
-            return ("REQUIRES_HUMAN_REVIEW",
-                    f"tier {tier_id} is not_clean under safety_critical: {'; '.join(flags)}")
+            return Failure("REQUIRES_HUMAN_REVIEW", f"tier {tier_id} is not_clean under "
+                           f"safety_critical: {'; '.join(flags)}", final=True)
         return None
 
     # -- helpers -------------------------------------------------------------------------
@@ -218,12 +368,38 @@ class Engine:
             max_log_bytes=self.context.max_log_bytes, isolation=self.context.isolation,
             image=self.context.image))
 
-    def _walk_to_complete(self, run_id: str, phase_id: str, state: PhaseState) -> None:
+    def _walk_to_complete(self, run_id: str, phase_id: str) -> None:
         path = (PhaseState.EXECUTING, PhaseState.GATE, PhaseState.CI_RUNNING,
                 PhaseState.COMPLETE)
+        state = self._state(run_id, phase_id)
         start = path.index(state) + 1 if state in path else 0
         for step in path[start:]:
             self._move(run_id, phase_id, step)
+
+    def _request(self, run_id: str, phase_id: str, extras: dict[str, str], feedback: str
+                 ) -> BuilderRequest:
+        phase = self.sup.get_run(run_id).phase(phase_id)
+        return BuilderRequest(
+            run_id=run_id, phase_id=phase_id, name=phase.name, description=phase.description,
+            task_category=phase.task_category, complexity=phase.complexity,
+            builder_mode=phase.builder_mode,
+            allowed_scope=tuple(phase.scope) if phase.scope is not None else None,
+            attempt_number=phase.builder_attempts + 1, plan_dir=self.options.plan_dir,
+            extras=extras, feedback=feedback)
+
+    def _low_signal(self, run_id: str, phase_id: str) -> bool:
+        """The Builder's last LOW_SIGNAL_REPEATS failed attempts made the same change or
+        failed the same way (numbers aside): another try is unlikely to tell more."""
+        failed = [a for a in self.sup.apply.failed_attempts(run_id, phase_id)
+                  if a.author == "builder"][:LOW_SIGNAL_REPEATS]
+        if len(failed) < LOW_SIGNAL_REPEATS:
+            return False
+        return (len({a.diff_sha256 for a in failed}) == 1
+                or len({re.sub(r"\d+", "#", a.failure or "") for a in failed}) == 1)
+
+    def _auditor_available(self, run_id: str, phase_id: str, planned: dict[str, Any]) -> bool:
+        return (self.auditor is not None and self.sup.apply.reviews_used(run_id, phase_id)
+                < planned["max_auditor_attempts"])
 
     def _state(self, run_id: str, phase_id: str) -> PhaseState:
         return PhaseState(self.sup.get_run(run_id).phase(phase_id).state)
@@ -269,15 +445,31 @@ class Engine:
         return next((why for spent, why in checks if spent), None)
 
 
+def _revision(base: bytes, patch: bytes) -> Make:
+    """The Auditor's patch as a change maker: the reviewed change, then the patch."""
+    def make(attempt: Attempt, _logs: Path) -> BuilderResult:
+        try:
+            if base.strip():
+                attempt.apply_diff(base)
+            attempt.apply_diff(patch)
+        except PatchDoesNotApply as exc:
+            return BuilderResult(False, summary=f"the Auditor's patch does not apply: {exc}")
+        return BuilderResult(True, summary="applied the Auditor's patch")
+    return make
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
 
 
-def summary_document(view: RunView, strategy: dict[str, Any], snapshots: list[Any]
-                     ) -> dict[str, Any]:
+def run_report(sup: Supervisor, run_id: str) -> dict[str, Any]:
     """The one JSON document `autopack run --json` prints."""
+    view = sup.get_run(run_id)
     run = view.run
-    by_phase = {s.phase_id: s for s in snapshots}
+    by_phase = {s.phase_id: s for s in sup.apply.snapshots(run_id)}
+    reviews: dict[str, list[str]] = {}
+    for review in sup.apply.reviews(run_id):
+        reviews.setdefault(review.phase_id, []).append(f"{review.reason}:{review.verdict}")
     return {
         "run_id": run.run_id, "state": run.state, "failure_reason": run.failure_reason,
         "integration_branch": f"autopack/integration/{run.run_id}" if run.repo_path else None,
@@ -290,11 +482,12 @@ def summary_document(view: RunView, strategy: dict[str, Any], snapshots: list[An
                   for t in view.tiers],
         "phases": [{"phase_id": p.phase_id, "tier_id": p.tier_id, "state": p.state,
                     "attempts": p.builder_attempts, "tokens_used": p.tokens_used,
+                    "auditor_reviews": reviews.get(p.phase_id, []),
                     "snapshot_commit": by_phase[p.phase_id].commit
                     if p.phase_id in by_phase else None,
                     "snapshot_tag": by_phase[p.phase_id].tag
                     if p.phase_id in by_phase else None}
                    for p in view.phases],
-        "strategy_version": strategy["version"],
+        "strategy_version": sup.strategy(run_id)["version"],
         "terminal": RunState(run.state).is_terminal,
     }

@@ -51,6 +51,15 @@ class Verifier:
         """Where one attempt's command logs go: `{run folder}/logs/{phase}/attempt-{n}/`."""
         return self.settings.runs_dir / run_id / "logs" / phase_id / f"attempt-{number}"
 
+    def evidence(self, ref: str) -> str:
+        """A log path as issue evidence: relative to the runs folder (`{run_id}/logs/...`),
+        so issue files committed to the integration branch name no local directories."""
+        path = Path(ref)
+        try:
+            return path.resolve().relative_to(self.settings.runs_dir.resolve()).as_posix()
+        except ValueError:
+            return ref
+
     def static_checks(self, view: RunView, phase: Any, attempt: Attempt, change: Change,
                       ci: CiConfig, gate: GateConfig) -> list[IssueReport]:
         """Run `[gate] static_checks` on the changed files; each failure a minor issue."""
@@ -76,7 +85,7 @@ class Verifier:
             report = IssueReport(
                 issue_key=issue_key("static_check", command), severity=Severity.MINOR,
                 source=IssueSource.STATIC_CHECK, category="static_check",
-                evidence_refs=(str(done.log_path),),
+                evidence_refs=(self.evidence(str(done.log_path)),),
                 description=f"`{command}` exited {done.exit_code}: {done.tail[-1500:]}",
             )
             self._record_issue(view.run.run_id, phase.phase_id, report)
@@ -106,13 +115,14 @@ class Verifier:
                     session, view.run.run_id, phase.phase_id, attempt.number, "ci",
                     [(n, done) for n, ran in enumerate(result.runs, 1) for done in ran])
         for issue in result.issues:
-            self._record_issue(view.run.run_id, phase.phase_id, _report(issue))
+            self._record_issue(view.run.run_id, phase.phase_id, _report(
+                issue, tuple(self.evidence(ref) for ref in issue.evidence_refs)))
         return result
 
 
-def _report(issue: CiIssue) -> IssueReport:
+def _report(issue: CiIssue, evidence_refs: tuple[str, ...]) -> IssueReport:
     source = IssueSource.TEST if issue.category in ("ci_test_failure", "flaky_test") \
         else IssueSource.CI
     return IssueReport(issue_key=issue.issue_key, severity=Severity(issue.severity),
                        source=source, category=issue.category,
-                       evidence_refs=issue.evidence_refs, description=issue.description)
+                       evidence_refs=evidence_refs, description=issue.description)

@@ -1,0 +1,30 @@
+"""Crash points: where the engine can be made to die, to prove `autopack resume`.
+
+With `AUTOPACK_CRASH_AT=<point>` in its environment, a process kills itself with SIGKILL
+the first time it reaches that point — no cleanup, no flushing, exactly as a power cut or
+an OOM kill would. Without the variable a crash point does nothing. The points sit at the
+step boundaries of the engine, where a half-done step is most likely to be left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = (
+    "attempt_opened",       # the attempt is stored (empty), its worktree exists
+    "built",                # the builder changed the worktree and its usage is charged
+    "gated",                # the change is stored and passed the gate
+    "ci_done",              # CI finished (green or red), not yet concluded
+    "concluded",            # the attempt is marked ready / green / failed
+    "reviewed",             # the Auditor's verdict is recorded and charged
+    "snapshot_committed",   # the snapshot commit and tag exist, not yet in the database
+    "snapshot_recorded",    # the snapshot is in the database, the phase not yet COMPLETE
+    "phase_complete",       # the phase is COMPLETE, the next not yet started
+)
+
+
+def crash_point(name: str) -> None:
+    """Die here when AUTOPACK_CRASH_AT names this point."""
+    if os.environ.get("AUTOPACK_CRASH_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -1,0 +1,144 @@
+"""kill -9 at every step boundary of the engine, then `autopack resume`: the run ends as an
+uninterrupted one does — same states, same commits (trees and messages), same tags, same
+issues — and main and the user's checkout are untouched.
+
+The engine is killed by its own crash points (`AUTOPACK_CRASH_AT`, SIGKILL on itself);
+the kills inside builder, static-check, CI and Auditor commands are in test_run_engine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from autopack.supervisor.faults import POINTS
+from tests.e2e.run_helpers import AUTOPACK, PY, script, user_view
+from tests.gitutil import git, make_repo
+
+PLAN = """\
+    # Plan: Resume
+    ## Tier T1: Code
+    ### Phase P1: Extra
+    - category: feature_scaffolding
+    - command: {extra}
+
+    ### Phase P2: Schema
+    - category: schema_change
+    - command: {schema}
+    """
+
+
+def _setup(work: Path) -> tuple[Path, Path]:
+    approve = script(work, "approve.py", """
+        import json
+        print(json.dumps({'verdict': 'approve', 'notes': 'fine'}))
+        """)
+    # CI is quick; a static check always finds something (a minor issue per phase)
+    toml = textwrap.dedent(f"""\
+        [ci]
+        max_attempts = 1
+        [ci.profiles.normal]
+        commands = ["{PY} -c pass"]
+        [ci.profiles.strict]
+        commands = ["{PY} -c pass"]
+        [gate]
+        static_checks = ["echo 'lint: line too long' && exit 1"]
+        [auditor]
+        name = "command"
+        command = "{approve}"
+        """)
+    repo = make_repo(work / "project", {"autopack.toml": toml, "src/app.py": "X = 1\n"})
+    plan = work / "comprehensive_plan.md"
+    plan.write_text(textwrap.dedent(PLAN).format(
+        extra=script(work, "extra.py", """
+            from pathlib import Path
+            Path('src/extra.py').write_text('EXTRA = 1\\n')
+            """),
+        schema=script(work, "schema.py", """
+            from pathlib import Path
+            Path('src/schema.py').write_text('VERSION = 2\\n')
+            """)))
+    return repo, plan
+
+
+def _autopack(work: Path, *args: str, crash_at: str | None = None
+              ) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(work / "data")
+    if crash_at is not None:
+        env["AUTOPACK_CRASH_AT"] = crash_at
+    return subprocess.run([AUTOPACK, *args, "--json"], capture_output=True, text=True,
+                          env=env, timeout=600, check=False)
+
+
+def _outcome(repo: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """What an interrupted run must agree on with an uninterrupted one."""
+    branch = doc["integration_branch"]
+    commits = []
+    for commit in git(repo, "rev-list", f"main..{branch}").splitlines():
+        code = git(repo, "diff", f"{commit}~1", commit, "--", ".", ":!.autonomous_runs")
+        issue_files = {path: _observations_aside(json.loads(git(repo, "show",
+                                                                f"{commit}:{path}")))
+                       for path in git(repo, "diff", "--name-only", f"{commit}~1", commit,
+                                       "--", ".autonomous_runs").splitlines()}
+        message = git(repo, "show", "-s", "--format=%B", commit)
+        commits.append((code, issue_files, message))
+    tags = git(repo, "for-each-ref", "--format=%(refname:short) %(objectname)",
+               "refs/tags/autopack/").splitlines()
+    index = json.loads((repo / ".autonomous_runs" / doc["run_id"] / "issues"
+                        / "run_issue_index.json").read_text())
+    return {
+        "state": doc["state"], "failure_reason": doc["failure_reason"],
+        "phases": [(p["phase_id"], p["state"], p["snapshot_tag"]) for p in doc["phases"]],
+        "tiers": [(t["tier_id"], t["state"], t["cleanliness"]) for t in doc["tiers"]],
+        "commits": commits,
+        "tags": [t.split(" ")[0] for t in tags],
+        "tagged_commits_on_branch": all(
+            git(repo, "merge-base", "--is-ancestor", t.split(" ")[1], branch) == ""
+            for t in tags),
+        "issues": sorted((k, v["effective_severity"]) for k, v in
+                         index["issues_by_key"].items()),
+        "scratch_branches": git(repo, "branch", "--list", "autopack/scratch/*"),
+    }
+
+
+def _observations_aside(document: Any) -> Any:
+    """An issue file without what counts observations: an attempt cut short by the kill
+    is made again, and its checks observe the same issue once more (same key, same
+    severity, one more occurrence and log path)."""
+    if isinstance(document, dict):
+        return {k: _observations_aside(v) for k, v in document.items()
+                if k not in ("occurrence_count", "evidence_refs")}
+    if isinstance(document, list):
+        return [_observations_aside(v) for v in document]
+    return document
+
+
+def test_a_run_killed_at_every_step_boundary_resumes_to_the_same_result(
+        tmp_path: Path) -> None:
+    base_work = tmp_path / "uninterrupted"
+    base_work.mkdir()
+    repo, plan = _setup(base_work)
+    straight = _autopack(base_work, "run", str(plan), "--repo", str(repo))
+    assert straight.returncode == 0, straight.stderr
+    expected = _outcome(repo, json.loads(straight.stdout))
+    assert expected["state"] == "DONE_SUCCESS" and len(expected["commits"]) == 2
+    assert [s for k, s in expected["issues"] if k.startswith("static_check__")] == ["minor"]
+
+    for point in POINTS:
+        work = tmp_path / point
+        work.mkdir()
+        repo, plan = _setup(work)
+        before = user_view(repo)
+        main = git(repo, "rev-parse", "main")
+        crashed = _autopack(work, "run", str(plan), "--repo", str(repo), crash_at=point)
+        assert crashed.returncode == -9, (point, crashed.stderr[-2000:])
+        resumed = _autopack(work, "resume", "resume", "--repo", str(repo))
+        assert resumed.returncode == 0, (point, resumed.stdout, resumed.stderr[-3000:])
+        assert _outcome(repo, json.loads(resumed.stdout)) == expected, point
+        assert git(repo, "rev-parse", "main") == main
+        assert user_view(repo) == before, point
