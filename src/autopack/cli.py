@@ -362,8 +362,8 @@ def resume(
         view = supervisor.get_run(run_id)
         if not RunState(view.run.state).is_terminal:
             err.print(f"resuming run {run_id} from {view.run.state}", markup=False)
-            with progress:
-                view = engine.run(run_id)
+        with progress:
+            view = engine.run(run_id)
         doc = run_report(supervisor, run_id)
     finally:
         supervisor.close()

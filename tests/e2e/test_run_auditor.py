@@ -104,7 +104,8 @@ def test_an_auditor_revision_that_breaks_ci_fails_the_run_for_human_review(
     assert done.returncode == 1
     assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW", done.stderr
     assert [p["snapshot_tag"] for p in doc["phases"]] == [None, None]
-    assert git(repo, "rev-list", "--count", f"main..{doc['integration_branch']}") == "0"
+    assert git(repo, "diff", "--name-only", "main", doc["integration_branch"], "--",
+               ":!.autonomous_runs") == ""  # only the run's summaries reached the branch
     failure = json.loads((repo / ".autonomous_runs" / doc["run_id"] / "incident"
                           / "failure.json").read_text())
     assert "Auditor's 1 attempts did not resolve" in failure["detail"]

@@ -49,8 +49,25 @@ def test_a_plan_runs_to_done_success(tmp_path: Path) -> None:
     # Not a terminal: plain progress lines on stderr, in order.
     lines = [line for line in done.stderr.splitlines() if line.startswith("[calculator] ")]
     steps = [line.split("  (")[0].removeprefix("[calculator] ") for line in lines]
-    assert steps == ["P1 EXECUTING", "P1 GATE", "P1 CI_RUNNING", "P1 COMPLETE",
-                     "P2 EXECUTING", "P2 GATE", "P2 CI_RUNNING", "P2 COMPLETE"]
+    assert steps[:-1] == ["P1 EXECUTING", "P1 GATE", "P1 CI_RUNNING", "P1 COMPLETE",
+                          "P2 EXECUTING", "P2 GATE", "P2 CI_RUNNING", "P2 COMPLETE"]
+    assert steps[-1].startswith("run summaries committed as ")
+    # the summaries ride on the integration branch, where the promotion workflow reads them
+    branch = "autopack/integration/calculator"
+    assert git(repo, "log", "-1", "--format=%s", branch) == \
+        "autopack: run summary of calculator"
+    committed = tmp_path / "committed" / "calculator"
+    committed.mkdir(parents=True)
+    (committed / "run_summary.json").write_text(git(
+        repo, "show", f"{branch}:.autonomous_runs/calculator/run_summary.json"))
+    assert json.loads((committed / "run_summary.json").read_text())["state"] == \
+        "DONE_SUCCESS"
+    check = subprocess.run([AUTOPACK, "promotion", "check", str(committed)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    files = git(repo, "ls-tree", "-r", "--name-only", branch, ".autonomous_runs").split()
+    assert ".autonomous_runs/calculator/run_summary.md" in files
+    assert not [f for f in files if "/logs/" in f or "/incident/" in f]
     tags = git(repo, "tag", "--list", "autopack/snapshots/calculator/*").split()
     assert tags == ["autopack/snapshots/calculator/00-P1", "autopack/snapshots/calculator/01-P2"]
     assert "def sub" in git(repo, "show", "autopack/integration/calculator:src/calc.py")
@@ -94,8 +111,11 @@ def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> No
     assert "return a - b" in (incident / "last_diff.patch").read_text()
     assert "test_add" in (incident / "log_tails.txt").read_text()
     assert "DONE_FAILED_BUILD_FAILURE" in (incident / "README.md").read_text()
-    assert git(repo, "rev-parse", "main") == git(repo, "rev-parse",
-                                                 "autopack/integration/broken")
+    # no phase reached the branch; only the summaries did (a promotion check blocks)
+    assert git(repo, "log", "--format=%s", "main..autopack/integration/broken") == \
+        "autopack: run summary of broken"
+    assert git(repo, "diff", "--name-only", "main", "autopack/integration/broken",
+               "--", ":!.autonomous_runs") == ""
 
 
 def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path) -> None:
@@ -286,7 +306,8 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> No
         tag = f"autopack/snapshots/calc/{name}"
         assert git(repo, "rev-parse", f"{tag}^{{tree}}") == git(other, "rev-parse",
                                                                f"{tag}^{{tree}}")
-    assert git(repo, "rev-list", "--count", "main..autopack/integration/calc") == "2"
+    # two phases and the run's summaries
+    assert git(repo, "rev-list", "--count", "main..autopack/integration/calc") == "3"
     assert git(repo, "branch", "--list", "autopack/scratch/*") == ""
     assert user_view(repo) == before
     again = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
@@ -383,7 +404,8 @@ def test_a_run_killed_at_each_step_resumes_to_the_same_result(tmp_path: Path) ->
         doc = json.loads(resumed.stdout)
         assert [(p["state"], p["snapshot_tag"]) for p in doc["phases"]] == [
             ("COMPLETE", "autopack/snapshots/crash/00-P1")], step
-        assert git(repo, "rev-list", "--count", "main..autopack/integration/crash") == "1"
+        # the phase and the run's summaries
+        assert git(repo, "rev-list", "--count", "main..autopack/integration/crash") == "2"
         assert "EXTRA = 1" in git(repo, "show", "autopack/integration/crash:src/extra.py")
         assert git(repo, "branch", "--list", "autopack/scratch/*") == "", step
 

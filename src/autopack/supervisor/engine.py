@@ -36,7 +36,7 @@ from autopack.db.issues import IssueReport
 from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.categories import SafetyProfile
-from autopack.domain.errors import InvalidInput
+from autopack.domain.errors import Conflict, InvalidInput
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
@@ -102,7 +102,28 @@ class Engine:
                            phase.phase_id, self.context)
 
     def run(self, run_id: str) -> RunView:
-        """Drive the run until it is terminal; return it as it ended."""
+        """Drive the run until it is terminal, then leave its record (summaries committed
+        to the integration branch; the incident pack of a failed run); return it as it
+        ended. A run that is already terminal only gets its record brought up to date."""
+        if not RunState(self.sup.get_run(run_id).run.state).is_terminal:
+            self._drive(run_id)
+        return self._finish(run_id)
+
+    def _finish(self, run_id: str) -> RunView:
+        view = self.sup.regenerate(run_id)
+        if RunState(view.run.state) is not RunState.DONE_SUCCESS:
+            write_incident(self.sup, run_id)
+        try:
+            commit = self.sup.apply.commit_summaries(run_id)
+        except (GitError, OSError, Conflict) as exc:
+            commit, note = None, f"the run summaries were not committed: {exc}"
+        else:
+            note = f"run summaries committed as {commit[:12]}" if commit else ""
+        if note and self.options.on_step is not None:
+            self.options.on_step(view, note)
+        return view
+
+    def _drive(self, run_id: str) -> None:
         strategy = self.sup.strategy(run_id)
         planned = {p["phase_id"]: p for p in strategy["phases"]}
         self.sup.apply.cleanup_stale(run_id)  # worktrees a dead engine left behind
@@ -118,11 +139,9 @@ class Engine:
                 failure = self._tier_policy(run_id, phase.tier_id)
             if failure is not None:
                 ended = self.sup.fail_run(run_id, failure.reason, failure.detail, ACTOR)
-                write_incident(self.sup, run_id)
                 if self.options.on_step is not None:
                     self.options.on_step(ended, f"run {ended.run.state}: {failure.detail}")
-                return ended
-        return self.sup.get_run(run_id)
+                return
 
     # -- one phase ---------------------------------------------------------------------
 

@@ -88,20 +88,45 @@ def _is_snapshot_of(git: Git, commit: str, request: SnapshotRequest) -> bool:
     return {f"Autopack-Run: {request.run_id}", f"Autopack-Phase: {request.phase_id}"} <= lines
 
 
-def _commit(git: Git, request: SnapshotRequest) -> str:
+def commit_summary(git: Git, run_id: str, files: Mapping[str, bytes]) -> str | None:
+    """Commit a finished run's summaries (`files`: repo path -> content) on top of its
+    integration tip, so a promotion workflow reads them from the branch; None when the
+    tip already holds exactly these files (a repeat after a crash commits nothing)."""
+    branch = integration_ref(run_id)
+    tip = refs.current(git, branch)
+    if tip is None:
+        raise Conflict(f"{branch} does not exist; the run's integration branch is missing")
+    tree = _tree(git, tip, b"", files)
+    if tree == git.text("rev-parse", f"{tip}^{{tree}}"):
+        return None
+    message = (f"autopack: run summary of {run_id}\n\n"
+               f"The run's summaries, tier and phase files and issue index as it ended.\n\n"
+               f"Autopack-Run: {run_id}\nAutopack-Summary: final\n")
+    commit = git.run("commit-tree", tree, "-p", tip, "-F", "-", input=message.encode()).text
+    refs.update_ref(git, branch, commit, tip, reason=f"autopack: run summary {run_id}")
+    return commit
+
+
+def _tree(git: Git, base: str, diff: bytes, files: Mapping[str, bytes]) -> str:
+    """The tree of `base` with `diff` applied and `files` written, built in a temporary
+    index (no working tree is touched)."""
     with tempfile.TemporaryDirectory(prefix="autopack-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        git.run("read-tree", request.base, env=env)
-        if request.diff.strip():
+        git.run("read-tree", base, env=env)
+        if diff.strip():
             git.run("apply", "--cached", "--binary", "--whitespace=nowarn", "-",
-                    input=request.diff, env=env)
-        if request.extra_files:
+                    input=diff, env=env)
+        if files:
             entries = []
-            for path, content in sorted(request.extra_files.items()):
+            for path, content in sorted(files.items()):
                 oid = git.run("hash-object", "-w", "--stdin", input=content).text
                 entries.append(f"100644 {oid}\t{path}\n")
             git.run("update-index", "--index-info", input="".join(entries).encode(), env=env)
-        tree = git.text("write-tree", env=env)
+        return git.text("write-tree", env=env)
+
+
+def _commit(git: Git, request: SnapshotRequest) -> str:
+    tree = _tree(git, request.base, request.diff, request.extra_files)
     message = (
         f"autopack: {request.phase_id}: {request.title}\n\n"
         f"Phase {request.seq} of run {request.run_id}, gated and green.\n\n"
