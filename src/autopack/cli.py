@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,10 +35,11 @@ from autopack.progress import Progress
 from autopack.project_config import ProjectConfig, load_project_config
 from autopack.settings import Settings
 from autopack.strategy.engine import to_json as strategy_json
-from autopack.strategy.ruleset import load_ruleset, ruleset_schema
+from autopack.strategy.ruleset import Ruleset, load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
 from autopack.supervisor.demo import prepare_demo_repository
 from autopack.supervisor.engine import Engine, EngineOptions, run_report
+from autopack.supervisor.parts import ChainResult, chain_of, drive_parts, split_spec
 from autopack.supervisor.service import Supervisor, compile_for
 
 app = typer.Typer(
@@ -266,10 +268,7 @@ def _execute_plan(
             data["run"][key] = value.value
     spec = RunSpec.model_validate(data)
     settings = _run_settings(repo, config)
-    ruleset = None
-    if config.project.ruleset:
-        path = repo / config.project.ruleset
-        ruleset = (load_ruleset(path), str(path))
+    ruleset = _project_ruleset(repo, config)
     supervisor = Supervisor(settings)
     supervisor.start()
     try:
@@ -280,17 +279,48 @@ def _execute_plan(
         for phase in spec.phases:  # refuse a phase the builder cannot build, before starting
             choose_builder(builder, loaded.extras.get(phase.phase_id, {}), phase.phase_id,
                            engine.context)
-        supervisor.create_run(spec, "cli", ruleset, inputs={
-            "builder": builder, "auditor": auditor, "plan_dir": str(plan.resolve().parent),
-            "extras": loaded.extras})
-        err.print(f"run {spec.run.run_id}: {len(spec.phases)} phases on "
-                  f"autopack/integration/{spec.run.run_id}", markup=False, highlight=False)
+        parts = split_spec(spec, supervisor.dry_run(spec, ruleset)["split"])
+        if len(parts) > 1:
+            err.print(f"{len(spec.phases)} phases exceed max_phases: the plan runs as "
+                      f"{len(parts)} runs, each starting where the one before ended: "
+                      + ", ".join(p.run.run_id for p in parts), markup=False, highlight=False)
+        inputs = {"builder": builder, "auditor": auditor,
+                  "plan_dir": str(plan.resolve().parent), "extras": loaded.extras}
         with progress:
-            view = engine.run(spec.run.run_id)
-        doc = run_report(supervisor, view.run.run_id)
+            chain = drive_parts(supervisor, parts, _announced(supervisor, engine), ruleset,
+                                inputs)
+        doc = _chain_report(supervisor, chain)
     finally:
         supervisor.close()
     return doc, settings
+
+
+def _project_ruleset(repo: Path, config: ProjectConfig) -> tuple[Ruleset, str] | None:
+    if not config.project.ruleset:
+        return None
+    path = repo / config.project.ruleset
+    return load_ruleset(path), str(path)
+
+
+def _announced(supervisor: Supervisor, engine: Engine) -> Callable[[str], object]:
+    def drive(run_id: str) -> object:
+        view = supervisor.get_run(run_id)
+        if RunState(view.run.state).is_terminal:
+            return engine.run(run_id)
+        verb = "resuming" if view.run.state != RunState.RUN_CREATED.value else "run"
+        err.print(f"{verb} {run_id}: {len(view.phases)} phases on "
+                  f"autopack/integration/{run_id}", markup=False, highlight=False)
+        return engine.run(run_id)
+    return drive
+
+
+def _chain_report(supervisor: Supervisor, chain: ChainResult) -> dict[str, Any]:
+    """The last part's report, with every part's end state (and why later parts did not
+    start, if they did not)."""
+    doc = run_report(supervisor, chain.last_run_id)
+    doc["parts"] = [{"run_id": run_id, "state": state} for run_id, state in chain.parts]
+    doc["parts_stopped"] = chain.stopped
+    return doc
 
 
 @app.command()
@@ -359,12 +389,17 @@ def resume(
         engine = Engine(supervisor, config, EngineOptions(
             builder=inputs["builder"], auditor=inputs["auditor"],
             plan_dir=Path(inputs["plan_dir"]), extras=inputs["extras"], on_step=progress))
-        view = supervisor.get_run(run_id)
-        if not RunState(view.run.state).is_terminal:
-            err.print(f"resuming run {run_id} from {view.run.state}", markup=False)
+        parts = chain_of(inputs)
         with progress:
-            view = engine.run(run_id)
-        doc = run_report(supervisor, run_id)
+            if parts is None:
+                _announced(supervisor, engine)(run_id)
+                chain = ChainResult([(run_id, supervisor.get_run(run_id).run.state)], run_id,
+                                    None)
+            else:
+                own = {k: v for k, v in inputs.items() if k not in ("chain", "part")}
+                chain = drive_parts(supervisor, parts, _announced(supervisor, engine),
+                                    _project_ruleset(repo, config), own)
+        doc = _chain_report(supervisor, chain)
     finally:
         supervisor.close()
     _report_run(doc, settings, as_json)
@@ -382,7 +417,7 @@ def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool,
             out.print(f"  {phase['phase_id']:12s} {phase['state']:10s} attempts "
                       f"{phase['attempts']}  {phase['snapshot_tag'] or ''}", highlight=False)
         out.print(f"files: {settings.runs_dir / doc['run_id']}", highlight=False)
-    if doc["state"] != "DONE_SUCCESS" and exit_on_failure:
+    if exit_on_failure and any(p["state"] != "DONE_SUCCESS" for p in doc["parts"]):
         raise typer.Exit(1)
 
 

@@ -100,8 +100,9 @@ class GovernedApply:
 
     # -- run start ---------------------------------------------------------------------
 
-    def bind(self, spec: RunSpec) -> RepoBinding | None:
-        """Check a new run's repository and read its base commit (writes nothing)."""
+    def bind(self, spec: RunSpec, after_run: str | None = None) -> RepoBinding | None:
+        """Check a new run's repository and read its base commit (writes nothing): main's
+        tip, or for the next part of a split plan the integration tip of `after_run`."""
         if spec.repo is None:
             return None
         path = Path(spec.repo.path).expanduser()
@@ -113,6 +114,12 @@ class GovernedApply:
             base = main_tip(git, spec.repo.main_branch)
         except InvalidInput as exc:
             raise InvalidInput("repo.main_branch", exc.message) from exc
+        if after_run is not None:
+            tip = refs.current(git, integration_ref(after_run))
+            if tip is None:
+                raise Conflict(f"{integration_ref(after_run)} is missing; the next part of "
+                               "the plan cannot start from it")
+            base = tip
         if refs.current(git, integration_ref(spec.run.run_id)) is not None:
             raise Conflict(f"{integration_ref(spec.run.run_id)} already exists in "
                            f"{spec.repo.path}; choose another run_id")

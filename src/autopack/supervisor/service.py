@@ -52,17 +52,18 @@ class Supervisor:
 
     def create_run(
         self, spec: RunSpec, actor: str, ruleset: tuple[Ruleset, str] | None = None,
-        inputs: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None, after_run: str | None = None,
     ) -> RunView:
         """Create a run with its tiers and phases, queued, as its strategy compiles them
         (from `ruleset`, else the configured one, else the built-in defaults); freeze the
         strategy; write the run folder and the backlog.
 
         With a repository, its main tip becomes the run's base commit and the
-        integration branch `autopack/integration/{run_id}` is created there.
+        integration branch `autopack/integration/{run_id}` is created there (at the
+        integration tip of `after_run` instead, for the next part of a split plan).
         """
         rules, source = ruleset or self.ruleset()
-        binding = self.apply.bind(spec)
+        binding = self.apply.bind(spec, after_run)
         with self.db.write() as session:
             runs.create_run(session, spec, effective_aging(rules, self.settings.aging), actor,
                             lambda backlog: self._compile(spec, rules, source, backlog),
