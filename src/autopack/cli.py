@@ -302,14 +302,14 @@ def _project_ruleset(repo: Path, config: ProjectConfig) -> tuple[Ruleset, str] |
     return load_ruleset(path), str(path)
 
 
-def _announced(supervisor: Supervisor, engine: Engine) -> Callable[[str], object]:
-    def drive(run_id: str) -> object:
+def _announced(supervisor: Supervisor, engine: Engine) -> Callable[[str, bool], object]:
+    def drive(run_id: str, created: bool) -> object:
         view = supervisor.get_run(run_id)
-        if RunState(view.run.state).is_terminal:
-            return engine.run(run_id)
-        verb = "resuming" if view.run.state != RunState.RUN_CREATED.value else "run"
-        err.print(f"{verb} {run_id}: {len(view.phases)} phases on "
-                  f"autopack/integration/{run_id}", markup=False, highlight=False)
+        if not RunState(view.run.state).is_terminal:
+            where = f"{len(view.phases)} phases on autopack/integration/{run_id}"
+            err.print(f"run {run_id}: {where}" if created else
+                      f"resuming run {run_id} from {view.run.state}: {where}",
+                      markup=False, highlight=False)
         return engine.run(run_id)
     return drive
 
@@ -392,7 +392,7 @@ def resume(
         parts = chain_of(inputs)
         with progress:
             if parts is None:
-                _announced(supervisor, engine)(run_id)
+                _announced(supervisor, engine)(run_id, False)
                 chain = ChainResult([(run_id, supervisor.get_run(run_id).run.state)], run_id,
                                     None)
             else:

@@ -223,6 +223,25 @@ def test_a_malformed_plan_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert not (repo / ".autonomous_runs").exists()
 
 
+def test_an_isolation_that_cannot_run_is_refused_before_the_run_starts(
+        tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    toml = (repo / "autopack.toml").read_text().replace(
+        "[ci]\n", '[ci]\nisolation = "docker"\n', 1)
+    (repo / "autopack.toml").write_text(toml)
+    git(repo, "commit", "-qam", "docker isolation without an image")
+    done = run(tmp_path, repo, """\
+        # Plan: Iso
+        ## Tier T1: Code
+        ### Phase P1: x
+        - command: true
+        """)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "ci.image" in done.stderr and 'isolation = "docker" needs an image' in done.stderr
+    assert git(repo, "branch", "--list", "autopack/*") == ""
+    assert not (repo / ".autonomous_runs").exists()
+
+
 def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
     tmp_path: Path,
 ) -> None:
@@ -458,6 +477,18 @@ def test_the_server_drives_a_run_it_is_asked_to_execute(server, tmp_path: Path) 
         assert unbuildable.status_code == 422 and "neither `command` nor `patch`" in (
             unbuildable.text)
         assert http.get("/runs/y").status_code == 404
+        odd = http.post("/runs/start", json={**body, "run": {"run_id": "z"},
+                                             "auditor": "oracle"})
+        assert odd.status_code == 422 and "not an offline auditor" in odd.text
+        other = project(tmp_path / "docker")
+        toml = (other / "autopack.toml").read_text()
+        (other / "autopack.toml").write_text(toml.replace("[ci]\n", '[ci]\nisolation = '
+                                                          '"docker"\n', 1))
+        git(other, "commit", "-qam", "docker without an image")
+        docker = http.post("/runs/start", json={**body, "run": {"run_id": "w"},
+                                                "repo": {"path": str(other)}})
+        assert docker.status_code == 422 and "needs an image" in docker.text, docker.text
+        assert http.get("/runs/z").status_code == http.get("/runs/w").status_code == 404
     assert "def sub" in git(repo, "show", "autopack/integration/served:src/calc.py")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import string
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
 Command = Annotated[str, Field(min_length=1, max_length=4_000)]
@@ -82,8 +82,15 @@ class CiConfig(BaseModel):
     memory_bytes: int | None = Field(None, gt=0)
     file_bytes: int | None = Field(None, gt=0)
     isolation: Literal["none", "bwrap", "docker"] = "none"
-    image: str | None = Field(None, min_length=1, max_length=500)
+    image: str | None = Field(None, min_length=1, max_length=500, validate_default=True)
     """The container image when isolation = "docker"."""
     pass_env: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
     profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES))
+
+    @field_validator("image")
+    @classmethod
+    def _image_for_docker(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("isolation") == "docker":
+            raise ValueError('isolation = "docker" needs an image')
+        return value

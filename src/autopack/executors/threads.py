@@ -17,8 +17,7 @@ from typing import Any
 
 from autopack.domain.states import RunState
 from autopack.project_config import load_project_config
-from autopack.supervisor.engine import Engine, EngineOptions
-from autopack.supervisor.incident import write_incident
+from autopack.supervisor.engine import Engine, EngineOptions, record_end
 from autopack.supervisor.service import Supervisor
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class RunExecutor:
             log.exception("run %s: the engine failed", run_id)
             if not RunState(self.sup.get_run(run_id).run.state).is_terminal:
                 self.sup.fail_run(run_id, "ENVIRONMENT", f"the engine failed: {exc}", "server")
-                write_incident(self.sup, run_id)
+                record_end(self.sup, run_id)
         finally:
             with self._lock:
                 self._done[run_id].set()

@@ -31,7 +31,7 @@ from autopack.builders.protocol import (
     Verdict,
     VerdictKind,
 )
-from autopack.ci.runner import command_environment
+from autopack.ci.runner import Isolation, check_isolation, command_environment
 from autopack.db.issues import IssueReport
 from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusUpdate, RunView
@@ -93,6 +93,9 @@ class Engine:
         self.context = CommandContext(env=env, timeout_seconds=config.builder.timeout_seconds,
                                       max_log_bytes=config.ci.max_log_bytes,
                                       isolation=config.ci.isolation, image=config.ci.image)
+        # builder, static-check, CI and Auditor commands all run under this isolation:
+        # a tool that cannot run here is refused before any run starts or resumes
+        check_isolation(Isolation(config.ci.isolation, (), config.ci.image))
         self.auditor = self._auditor()
 
     def check(self, view: RunView) -> None:
@@ -110,15 +113,7 @@ class Engine:
         return self._finish(run_id)
 
     def _finish(self, run_id: str) -> RunView:
-        view = self.sup.regenerate(run_id)
-        if RunState(view.run.state) is not RunState.DONE_SUCCESS:
-            write_incident(self.sup, run_id)
-        try:
-            commit = self.sup.apply.commit_summaries(run_id)
-        except (GitError, OSError, Conflict) as exc:
-            commit, note = None, f"the run summaries were not committed: {exc}"
-        else:
-            note = f"run summaries committed as {commit[:12]}" if commit else ""
+        view, note = record_end(self.sup, run_id)
         if note and self.options.on_step is not None:
             self.options.on_step(view, note)
         return view
@@ -462,6 +457,20 @@ class Engine:
              f"{phase.incident_token_cap}"),
         ]
         return next((why for spent, why in checks if spent), None)
+
+
+def record_end(sup: Supervisor, run_id: str) -> tuple[RunView, str]:
+    """Bring a terminal run's record up to date: its files, the incident pack of a failed
+    run, its summaries committed to the integration branch. Returns the run and a note
+    on the commit ("" when there was nothing to commit)."""
+    view = sup.regenerate(run_id)
+    if RunState(view.run.state) is not RunState.DONE_SUCCESS:
+        write_incident(sup, run_id)
+    try:
+        commit = sup.apply.commit_summaries(run_id)
+    except (GitError, OSError, Conflict) as exc:
+        return view, f"the run summaries were not committed: {exc}"
+    return view, f"run summaries committed as {commit[:12]}" if commit else ""
 
 
 def _revision(base: bytes, patch: bytes) -> Make:

@@ -48,16 +48,18 @@ class ChainResult:
 
 
 def drive_parts(
-    sup: Supervisor, parts: list[RunSpec], drive: Callable[[str], Any],
+    sup: Supervisor, parts: list[RunSpec], drive: Callable[[str, bool], Any],
     ruleset: tuple[Ruleset, str] | None, inputs: dict[str, Any],
 ) -> ChainResult:
-    """Create (when not yet created) and drive each part in turn with `drive(run_id)`."""
+    """Create (when not yet created) and drive each part in turn with
+    `drive(run_id, created)`."""
     chain = [p.model_dump(mode="json", exclude_unset=True) for p in parts]
     previous: str | None = None
     stopped = None
     for k, part in enumerate(parts):
         run_id = part.run.run_id
-        if not _exists(sup, run_id):
+        created = not _exists(sup, run_id)
+        if created:
             if previous is not None:
                 view = sup.get_run(previous)
                 blockers = promotion_blockers(view.run, view.tiers)
@@ -67,7 +69,7 @@ def drive_parts(
                     break
             sup.create_run(part, "cli", ruleset, inputs={**inputs, "chain": chain, "part": k},
                            after_run=previous)
-        drive(run_id)
+        drive(run_id, created)
         previous = run_id
     assert previous is not None
     states = []

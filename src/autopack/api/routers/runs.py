@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
@@ -18,11 +19,13 @@ from autopack.api.schemas import (
     UpdateStatusRequest,
     UpdateStatusResponse,
 )
-from autopack.builders.offline import CommandContext, choose_builder
+from autopack.builders.offline import choose_builder
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.errors import InvalidInput
 from autopack.plan.load import spec_extras
 from autopack.plan.spec import RunSpec
+from autopack.project_config import load_project_config
+from autopack.supervisor.engine import Engine, EngineOptions
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 ACTOR = "api"
@@ -64,11 +67,14 @@ def start_run(spec: StartRequest, supervisor: SupervisorDep, cache: RunCacheDep,
         if spec.repo is None:
             raise InvalidInput("repo", "execute needs the repository to build in")
         extras = spec_extras(spec)
-        context = CommandContext()
-        for phase in spec.phases:  # refuse what cannot be built, before creating anything
-            choose_builder(spec.builder, extras[phase.phase_id], phase.phase_id, context)
-        if spec.auditor not in (None, "none", "command"):
-            raise InvalidInput("auditor", f"{spec.auditor!r} is not an offline auditor")
+        # refuse what cannot be built or run here, before creating anything: the
+        # project's autopack.toml, its isolation and Auditor, every phase's builder
+        engine = Engine(supervisor, load_project_config(Path(spec.repo.path)),
+                        EngineOptions(builder=spec.builder, auditor=spec.auditor,
+                                      extras=extras))
+        for phase in spec.phases:
+            choose_builder(spec.builder, extras[phase.phase_id], phase.phase_id,
+                           engine.context)
         inputs = {"builder": spec.builder, "auditor": spec.auditor, "extras": extras,
                   "plan_dir": spec.repo.path, "executor": "server"}
     view = supervisor.create_run(spec, ACTOR, inputs=inputs)
