@@ -87,6 +87,7 @@ def test_an_auditor_revision_that_breaks_ci_fails_the_run_for_human_review(
     broken = REVISE_TO_3.replace("+VERSION = 3", "+VERSION = 1")
     toml, seen = _auditor(tmp_path, "revise", broken)
     repo = project(tmp_path, toml)
+    before = user_view(repo)
     change = script(tmp_path, "schema.py", """
         from pathlib import Path
         Path('src/schema.py').write_text('VERSION = 2\\n')
@@ -110,6 +111,11 @@ def test_an_auditor_revision_that_breaks_ci_fails_the_run_for_human_review(
                           / "failure.json").read_text())
     assert "Auditor's 1 attempts did not resolve" in failure["detail"]
     assert len(_requests(seen)) == 1  # schema_change allows one Auditor attempt
+    (review,) = json.loads((repo / ".autonomous_runs" / doc["run_id"] / "incident"
+                            / "reviews.json").read_text())
+    assert (review["reason"], review["verdict"], review["patch"]) == (
+        "auto_apply_disabled", "revise", broken)
+    assert user_view(repo) == before
 
 
 def test_repeated_low_signal_builder_attempts_go_to_the_auditor(tmp_path: Path) -> None:
@@ -144,6 +150,7 @@ def test_repeated_low_signal_builder_attempts_go_to_the_auditor(tmp_path: Path) 
 def test_without_an_auditor_low_signal_attempts_run_to_the_builder_cap(
         tmp_path: Path) -> None:
     repo = project(tmp_path, ROOMY)
+    before = user_view(repo)
     bug = script(tmp_path, "bug.py", """
         from pathlib import Path
         Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
@@ -159,12 +166,14 @@ def test_without_an_auditor_low_signal_attempts_run_to_the_builder_cap(
     assert doc["state"] == "DONE_FAILED_BUILD_FAILURE"
     assert doc["phases"][0]["attempts"] == 3
     assert doc["phases"][0]["auditor_reviews"] == []
+    assert user_view(repo) == before
 
 
 def test_an_auditor_escalating_a_failure_loop_ends_the_run_for_human_review(
         tmp_path: Path) -> None:
     toml, seen = _auditor(tmp_path, "escalate", None)
     repo = project(tmp_path, toml)
+    before = user_view(repo)
     nothing = script(tmp_path, "nothing.py", "import sys\nsys.exit(3)\n")
     done = run(tmp_path, repo, f"""\
         # Plan: Calc
@@ -177,3 +186,4 @@ def test_an_auditor_escalating_a_failure_loop_ends_the_run_for_human_review(
     assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW", done.stderr
     assert doc["phases"][0]["attempts"] == 2
     assert [r["reason"] for r in _requests(seen)] == ["low_signal_attempts"]
+    assert user_view(repo) == before

@@ -104,7 +104,7 @@ def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> No
     incident = repo / ".autonomous_runs/broken/incident"
     assert sorted(p.name for p in incident.iterdir()) == [
         "README.md", "budgets.json", "failure.json", "issues.json", "last_diff.patch",
-        "last_gate.json", "log_tails.txt", "strategy.json"]
+        "last_gate.json", "log_tails.txt", "reviews.json", "strategy.json"]
     failure = json.loads((incident / "failure.json").read_text())
     assert (failure["failure_reason"], failure["failing_phase"]) == ("BUILD_FAILURE", "P1")
     assert "3 attempts spent" in failure["detail"]

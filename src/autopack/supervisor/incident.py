@@ -22,6 +22,7 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
         last = attempts.last_attempt(session, run_id, failing.phase_id) if failing else None
         commands = (attempts.command_runs_of(session, run_id, failing.phase_id, last.number)
                     if failing and last else [])
+        reviews = attempts.list_reviews(session, run_id)
     folder = sup.artefacts.layout(run_id).root / "incident"
     ending = next((e for e in reversed(events) if e.entity == "run"), None)
     detail = ending.reason if ending and ending.reason else ""
@@ -39,6 +40,10 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
              f"log {c.log_path})\n{c.output_tail}\n" for c in commands]
     write_text_atomic(folder / "log_tails.txt", "\n".join(tails) or "(no commands ran)\n")
     write_text_atomic(folder / "issues.json", to_json(sup.issue_index(run_id)))
+    write_text_atomic(folder / "reviews.json", to_json([
+        {"phase_id": r.phase_id, "number": r.number, "attempt": r.attempt_number,
+         "reason": r.reason, "verdict": r.verdict, "notes": r.notes, "patch": r.patch,
+         "tokens": r.tokens} for r in reviews]))
     write_text_atomic(folder / "strategy.json", json.dumps(sup.strategy(run_id), indent=2,
                                                            sort_keys=True) + "\n")
     write_text_atomic(folder / "budgets.json", to_json(_budgets(view)))
@@ -82,6 +87,8 @@ def _readme(failure: dict[str, Any], has_diff: bool, commands: int) -> str:
                   "- `last_gate.json` — what the gate said about it."]
     lines += [f"- `log_tails.txt` — the end of each command of that attempt ({commands}).",
               "- `issues.json` — every issue of the run (the run issue index).",
+              "- `reviews.json` — every Auditor call: why, on which attempt, its verdict, "
+              "notes and patch.",
               "- `strategy.json` — the frozen strategy the run followed.",
               "- `budgets.json` — what was spent against each cap.",
               "",
