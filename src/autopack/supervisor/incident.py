@@ -40,10 +40,10 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
              f"log {c.log_path})\n{c.output_tail}\n" for c in commands]
     write_text_atomic(folder / "log_tails.txt", "\n".join(tails) or "(no commands ran)\n")
     write_text_atomic(folder / "issues.json", to_json(sup.issue_index(run_id)))
-    write_text_atomic(folder / "reviews.json", to_json([
+    write_text_atomic(folder / "reviews.json", json.dumps([
         {"phase_id": r.phase_id, "number": r.number, "attempt": r.attempt_number,
          "reason": r.reason, "verdict": r.verdict, "notes": r.notes, "patch": r.patch,
-         "tokens": r.tokens} for r in reviews]))
+         "tokens": r.tokens} for r in reviews], indent=2) + "\n")
     write_text_atomic(folder / "strategy.json", json.dumps(sup.strategy(run_id), indent=2,
                                                            sort_keys=True) + "\n")
     write_text_atomic(folder / "budgets.json", to_json(_budgets(view)))
