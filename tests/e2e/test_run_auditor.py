@@ -5,6 +5,7 @@ the Auditor's own attempts run out. Main and the user's checkout stay as they we
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 from tests.e2e.run_helpers import project, run, script, user_view
@@ -118,21 +119,26 @@ def test_an_auditor_revision_that_breaks_ci_fails_the_run_for_human_review(
     assert user_view(repo) == before
 
 
-def test_repeated_low_signal_builder_attempts_go_to_the_auditor(tmp_path: Path) -> None:
-    toml, seen = _auditor(tmp_path, "revise", FIX_ADD)
-    repo = project(tmp_path, toml + ROOMY)
-    before = user_view(repo)
+def _run_bug(tmp_path: Path, repo: Path) -> subprocess.CompletedProcess[str]:
+    """A one-phase plan whose builder makes the same broken change every time."""
     bug = script(tmp_path, "bug.py", """
         from pathlib import Path
         Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
         """)
-    done = run(tmp_path, repo, f"""\
+    return run(tmp_path, repo, f"""\
         # Plan: Calc
         ## Tier T1: Code
         ### Phase P1: Rewrite add
         - category: feature_scaffolding
         - command: {bug}
         """)
+
+
+def test_repeated_low_signal_builder_attempts_go_to_the_auditor(tmp_path: Path) -> None:
+    toml, seen = _auditor(tmp_path, "revise", FIX_ADD)
+    repo = project(tmp_path, toml + ROOMY)
+    before = user_view(repo)
+    done = _run_bug(tmp_path, repo)
     doc = json.loads(done.stdout)
     assert doc["state"] == "DONE_SUCCESS", done.stderr
     (phase,) = doc["phases"]
@@ -151,17 +157,7 @@ def test_without_an_auditor_low_signal_attempts_run_to_the_builder_cap(
         tmp_path: Path) -> None:
     repo = project(tmp_path, ROOMY)
     before = user_view(repo)
-    bug = script(tmp_path, "bug.py", """
-        from pathlib import Path
-        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
-        """)
-    done = run(tmp_path, repo, f"""\
-        # Plan: Calc
-        ## Tier T1: Code
-        ### Phase P1: Rewrite add
-        - category: feature_scaffolding
-        - command: {bug}
-        """)
+    done = _run_bug(tmp_path, repo)
     doc = json.loads(done.stdout)
     assert doc["state"] == "DONE_FAILED_BUILD_FAILURE"
     assert doc["phases"][0]["attempts"] == 3
