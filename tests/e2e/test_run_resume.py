@@ -97,6 +97,7 @@ def _outcome(repo: Path, doc: dict[str, Any]) -> dict[str, Any]:
                         / "run_issue_index.json").read_text())
     return {
         "state": doc["state"], "failure_reason": doc["failure_reason"],
+        "ci_runs_used": doc["ci_runs_used"],  # a CI run recorded is never run again
         "phases": [(p["phase_id"], p["state"], p["snapshot_tag"]) for p in doc["phases"]],
         "tiers": [(t["tier_id"], t["state"], t["cleanliness"]) for t in doc["tiers"]],
         "commits": commits,
@@ -143,6 +144,12 @@ def test_a_run_killed_at_every_step_boundary_resumes_to_the_same_result(
         assert crashed.returncode == -9, (point, crashed.stderr[-2000:])
         resumed = _autopack(work, "resume", "resume", "--repo", str(repo))
         assert resumed.returncode == 0, (point, resumed.stdout, resumed.stderr[-3000:])
-        assert _outcome(repo, json.loads(resumed.stdout)) == expected, point
+        doc = json.loads(resumed.stdout)
+        assert _outcome(repo, doc) == expected, point
+        # builder attempts: one more only when the kill fell after the Builder ran and
+        # before CI's result was recorded with the attempt (the Builder really ran again)
+        ran_again = point in ("built", "gated")
+        assert [p["attempts"] for p in doc["phases"]] == ([2, 1] if ran_again else [1, 1]), \
+            point
         assert git(repo, "rev-parse", "main") == main
         assert user_view(repo) == before, point

@@ -49,7 +49,7 @@ def test_a_static_check_finding_is_a_minor_issue_and_ci_goes_green(pyproject: Pr
         attempt.write_files({"src/calc.py": b"def add(a, b):\n    # TODO: overflow\n"
                                             b"    return a + b\n"})
         pyproject.sup.apply.gate("run-1", "P1", attempt)
-        result = pyproject.sup.apply.ci("run-1", "P1", attempt)
+        result = pyproject.sup.apply.ci("run-1", "P1", attempt, "ready")
     assert result.green and result.attempts == 1
     issue = _issues(pyproject)["static_check__grep_-n_TODO_changed_files"]
     assert (issue["severity"], issue["category"]) == ("minor", "static_check")
@@ -68,7 +68,7 @@ def test_a_failing_test_is_recorded_and_counted(pyproject: Project) -> None:
     with pyproject.sup.apply.attempt("run-1", "P1") as attempt:
         attempt.write_files({"src/calc.py": b"def add(a, b):\n    return a - b\n"})
         pyproject.sup.apply.gate("run-1", "P1", attempt)
-        result = pyproject.sup.apply.ci("run-1", "P1", attempt)
+        result = pyproject.sup.apply.ci("run-1", "P1", attempt, "ready")
     assert not result.green and result.attempts == 2
     issue = _issues(pyproject)["ci_test_failure__tests.test_calc::test_add"]
     assert issue["category"] == "ci_test_failure"
@@ -94,7 +94,7 @@ def test_the_tier_ci_run_cap_stops_ci(pyproject: Project) -> None:
         with pyproject.sup.apply.attempt("run-1", "P1") as attempt:
             attempt.write_files({"src/calc.py": b"def add(a, b):\n    return 0\n"})
             pyproject.sup.apply.gate("run-1", "P1", attempt)
-            result = pyproject.sup.apply.ci("run-1", "P1", attempt)
+            result = pyproject.sup.apply.ci("run-1", "P1", attempt, "ready")
     assert result.attempts == 0 and result.stopped_early
     assert pyproject.sup.get_run("run-1").tiers[0].ci_runs_used == 2
 
@@ -120,7 +120,7 @@ def test_under_bwrap_a_ci_command_cannot_move_main(settings: Settings, tmp_path:
         with sup.apply.attempt("run-1", "P1") as attempt:
             attempt.write_files({"src/a.py": b"A = 2\n"})
             sup.apply.gate("run-1", "P1", attempt)
-            result = sup.apply.ci("run-1", "P1", attempt)
+            result = sup.apply.ci("run-1", "P1", attempt, "ready")
         assert not result.green
         assert git(repo, "rev-parse", "main") == main
         assert fingerprint(repo) == project.before

@@ -51,6 +51,16 @@ class PreflightResult:
     issues: list[CiIssue] = field(default_factory=list)
     stopped_early: str | None = None
 
+    @property
+    def failure(self) -> str | None:
+        """Why the gate is not green (None when it is)."""
+        if self.stopped_early:
+            return self.stopped_early
+        if self.green:
+            return None
+        failing = ", ".join(i.issue_key for i in self.issues) or "commands failed"
+        return f"CI stayed red after {self.attempts} run(s): {failing}"
+
 
 def run_preflight(
     config: CiConfig, profile: str, cwd: Path, log_dir: Path, *,

@@ -257,15 +257,18 @@ class GovernedApply:
         self.verifier.static_checks(view, phase, attempt, change, project_ci, project_gate)
         return change
 
-    def ci(self, run_id: str, phase_id: str, attempt: Attempt) -> PreflightResult:
-        """CI on the attempt's worktree with the profile its strategy chose (SPEC §10)."""
+    def ci(self, run_id: str, phase_id: str, attempt: Attempt, outcome_if_green: str
+           ) -> PreflightResult:
+        """CI on the attempt's worktree with the profile its strategy chose (SPEC §10); the
+        attempt ends `outcome_if_green` (`ready` or `green`) or `failed` with the runs."""
         view = self._view(run_id)
         phase = _phase(view, phase_id)
         with self.db.read() as session:
             strategy = json.loads(runs.get_strategy(session, run_id).document)
         planned = next(p for p in strategy["phases"] if p["phase_id"] == phase_id)
         return self.verifier.run_ci(view, phase, attempt, self._repo_git(view),
-                                    planned["ci_profile"], planned["high_risk"])
+                                    planned["ci_profile"], planned["high_risk"],
+                                    outcome_if_green)
 
     # -- snapshots ---------------------------------------------------------------------
 

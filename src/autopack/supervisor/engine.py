@@ -207,23 +207,22 @@ class Engine:
         number when it is green, else why it failed (stored with the attempt)."""
         if self._state(run_id, phase_id) is not PhaseState.EXECUTING:
             self._move(run_id, phase_id, PhaseState.EXECUTING)
+        ready = planned["auto_apply"] or author == "auditor"
         with self.sup.apply.attempt(run_id, phase_id, author) as attempt:
             crash_point("attempt_opened")
             logs = self.sup.apply.verifier.log_dir(run_id, phase_id, attempt.number)
-            failure = self._verify(run_id, phase_id, make, attempt, logs, author)
-            crash_point("ci_done")
+            failure = self._verify(run_id, phase_id, make, attempt, logs, author,
+                                   "ready" if ready else "green")
             if failure is not None:
                 self.sup.apply.conclude(run_id, phase_id, attempt.number, "failed",
                                         failure.detail)
-            else:
-                ready = planned["auto_apply"] or author == "auditor"
-                self.sup.apply.conclude(run_id, phase_id, attempt.number,
-                                        "ready" if ready else "green")
             crash_point("concluded")
         return failure if failure is not None else attempt.number
 
     def _verify(self, run_id: str, phase_id: str, make: Make, attempt: Attempt, logs: Path,
-                author: str) -> Failure | None:
+                author: str, outcome_if_green: str) -> Failure | None:
+        """Make the change, gate it, run CI; None when green (the attempt is then marked
+        `outcome_if_green` with its CI runs, in one transaction)."""
         result = make(attempt, logs / author)
         self._charge(run_id, phase_id, result.usage, builder_attempt=author == "builder")
         self._suggested(run_id, phase_id, result.suggested_issues,
@@ -240,13 +239,12 @@ class Engine:
             return Failure("POLICY_VIOLATION", f"the gate refused the change: {exc}")
         crash_point("gated")
         self._move(run_id, phase_id, PhaseState.CI_RUNNING)
-        ci = self.sup.apply.ci(run_id, phase_id, attempt)
+        ci = self.sup.apply.ci(run_id, phase_id, attempt, outcome_if_green)
+        crash_point("ci_done")
         if ci.stopped_early:
             return Failure("BUDGET_EXHAUSTED", ci.stopped_early, final=True)
-        if not ci.green:
-            failing = ", ".join(i.issue_key for i in ci.issues) or "commands failed"
-            return Failure("BUILD_FAILURE",
-                           f"CI stayed red after {ci.attempts} run(s): {failing}")
+        if ci.failure:
+            return Failure("BUILD_FAILURE", ci.failure)
         return None
 
     def _complete(self, run_id: str, phase_id: str, number: int) -> None:

@@ -15,8 +15,8 @@ POINTS = (
     "attempt_opened",       # the attempt is stored (empty), its worktree exists
     "built",                # the builder changed the worktree and its usage is charged
     "gated",                # the change is stored and passed the gate
-    "ci_done",              # CI finished (green or red), not yet concluded
-    "concluded",            # the attempt is marked ready / green / failed
+    "ci_done",              # CI finished and is recorded with the attempt's outcome
+    "concluded",            # the attempt is over, its worktree about to be removed
     "reviewed",             # the Auditor's verdict is recorded and charged
     "snapshot_committed",   # the snapshot commit and tag exist, not yet in the database
     "snapshot_recorded",    # the snapshot is in the database, the phase not yet COMPLETE

@@ -96,8 +96,10 @@ class Verifier:
         return found
 
     def run_ci(self, view: RunView, phase: Any, attempt: Attempt, git: Git,
-               profile: str, high_risk: bool) -> PreflightResult:
-        """The preflight gate in the attempt's worktree; CI runs counted, issues recorded."""
+               profile: str, high_risk: bool, outcome_if_green: str) -> PreflightResult:
+        """The preflight gate in the attempt's worktree; CI runs counted and the attempt's
+        outcome (`outcome_if_green`, else `failed`) set in one transaction; issues
+        recorded."""
         ci, _gate = project_config(git, view.run.base_commit)
         if profile not in ci.profiles:
             profile = "strict" if "strict" in ci.profiles else sorted(ci.profiles)[0]
@@ -108,15 +110,18 @@ class Verifier:
                                                     attempt.number) / "ci",
             strict_failures=profile == "strict" or high_risk, runs_left=runs_left,
         )
-        if result.runs:
-            with self.db.write() as session:
-                runs.add_ci_runs(session, view.run.run_id, phase.tier_id, len(result.runs))
-                attempts.record_command_runs(
-                    session, view.run.run_id, phase.phase_id, attempt.number, "ci",
-                    [(n, done) for n, ran in enumerate(result.runs, 1) for done in ran])
-        for issue in result.issues:
+        for issue in result.issues:  # before the outcome: a crash in between redoes CI
             self._record_issue(view.run.run_id, phase.phase_id, _report(
                 issue, tuple(self.evidence(ref) for ref in issue.evidence_refs)))
+        with self.db.write() as session:
+            if result.runs:
+                runs.add_ci_runs(session, view.run.run_id, phase.tier_id, len(result.runs))
+            attempts.record_command_runs(
+                session, view.run.run_id, phase.phase_id, attempt.number, "ci",
+                [(n, done) for n, ran in enumerate(result.runs, 1) for done in ran])
+            attempts.set_outcome(session, view.run.run_id, phase.phase_id, attempt.number,
+                                 "failed" if result.failure else outcome_if_green,
+                                 result.failure)
         return result
 
 
