@@ -22,7 +22,6 @@ from sqlalchemy.engine import make_url
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
 from autopack.artefacts.atomic import write_text_atomic
-from autopack.builders.offline import choose_builder
 from autopack.ci.preflight import run_preflight
 from autopack.ci.promotion_check import check_run_dir
 from autopack.domain.categories import RunScope, SafetyProfile
@@ -276,9 +275,7 @@ def _execute_plan(
         engine = Engine(supervisor, config, EngineOptions(
             builder=builder, auditor=auditor, plan_dir=plan.resolve().parent,
             extras=loaded.extras, on_step=progress))
-        for phase in spec.phases:  # refuse a phase the builder cannot build, before starting
-            choose_builder(builder, loaded.extras.get(phase.phase_id, {}), phase.phase_id,
-                           engine.context)
+        engine.check(p.phase_id for p in spec.phases)
         parts = split_spec(spec, supervisor.dry_run(spec, ruleset)["split"])
         if len(parts) > 1:
             err.print(f"{len(spec.phases)} phases exceed max_phases: the plan runs as "

@@ -221,6 +221,17 @@ def test_a_malformed_plan_exits_2_naming_file_and_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{tmp_path / 'comprehensive_plan.md'}:4" in done.stderr
     assert not (repo / ".autonomous_runs").exists()
+    unbuildable = run(tmp_path, repo, """\
+        # Plan: Bare
+        ## Tier T1: Code
+        ### Phase P1: Nothing to build with
+        - category: docs
+        """)
+    assert unbuildable.returncode == 2
+    assert "phase P1" in unbuildable.stderr and "neither `command` nor `patch`" in (
+        unbuildable.stderr)
+    assert not (repo / ".autonomous_runs").exists()
+    assert git(repo, "branch", "--list", "autopack/*") == ""
 
 
 def test_an_isolation_that_cannot_run_is_refused_before_the_run_starts(

@@ -14,7 +14,7 @@ one starts.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -98,11 +98,12 @@ class Engine:
         check_isolation(Isolation(config.ci.isolation, (), config.ci.image))
         self.auditor = self._auditor()
 
-    def check(self, view: RunView) -> None:
-        """Refuse, before anything runs, a phase the chosen builder cannot build."""
-        for phase in view.phases:
-            choose_builder(self.options.builder, self.options.extras.get(phase.phase_id, {}),
-                           phase.phase_id, self.context)
+    def check(self, phase_ids: Iterable[str]) -> None:
+        """Refuse (InvalidInput), before anything runs, a phase the chosen builder cannot
+        build."""
+        for phase_id in phase_ids:
+            choose_builder(self.options.builder, self.options.extras.get(phase_id, {}),
+                           phase_id, self.context)
 
     def run(self, run_id: str) -> RunView:
         """Drive the run until it is terminal, then leave its record (summaries committed

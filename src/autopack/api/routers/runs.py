@@ -19,7 +19,6 @@ from autopack.api.schemas import (
     UpdateStatusRequest,
     UpdateStatusResponse,
 )
-from autopack.builders.offline import choose_builder
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.errors import InvalidInput
 from autopack.plan.load import spec_extras
@@ -72,9 +71,7 @@ def start_run(spec: StartRequest, supervisor: SupervisorDep, cache: RunCacheDep,
         engine = Engine(supervisor, load_project_config(Path(spec.repo.path)),
                         EngineOptions(builder=spec.builder, auditor=spec.auditor,
                                       extras=extras))
-        for phase in spec.phases:
-            choose_builder(spec.builder, extras[phase.phase_id], phase.phase_id,
-                           engine.context)
+        engine.check(p.phase_id for p in spec.phases)
         inputs = {"builder": spec.builder, "auditor": spec.auditor, "extras": extras,
                   "plan_dir": spec.repo.path, "executor": "server"}
     view = supervisor.create_run(spec, ACTOR, inputs=inputs)
