@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from autopack.ci.config import CiConfig, Profile
 from autopack.ci.preflight import run_preflight
@@ -267,7 +268,9 @@ def test_a_missing_isolation_tool_is_a_clear_error(tmp_path: Path,
                    profiles={"normal": Profile(commands=["true"])})
     with pytest.raises(ConfigError, match="bwrap is not installed"):
         run_preflight(cfg, "normal", repo, tmp_path / "logs")
-    no_image = CiConfig(isolation="docker", max_attempts=1,
-                        profiles={"normal": Profile(commands=["true"])})
+    docker = CiConfig(isolation="docker", image="python:3.11", max_attempts=1,
+                      profiles={"normal": Profile(commands=["true"])})
     with pytest.raises(ConfigError, match="docker is not installed"):
-        run_preflight(no_image, "normal", repo, tmp_path / "logs")
+        run_preflight(docker, "normal", repo, tmp_path / "logs")
+    with pytest.raises(ValidationError, match='isolation = "docker" needs an image'):
+        CiConfig(isolation="docker")
