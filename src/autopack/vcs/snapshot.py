@@ -117,11 +117,17 @@ def _tree(git: Git, base: str, diff: bytes, files: Mapping[str, bytes]) -> str:
             git.run("apply", "--cached", "--binary", "--whitespace=nowarn", "-",
                     input=diff, env=env)
         if files:
-            entries = []
-            for path, content in sorted(files.items()):
-                oid = git.run("hash-object", "-w", "--stdin", input=content).text
-                entries.append(f"100644 {oid}\t{path}\n")
-            git.run("update-index", "--index-info", input="".join(entries).encode(), env=env)
+            paths = sorted(files)
+            staged = []
+            for k, path in enumerate(paths):  # one hash-object for all files
+                blob = Path(tmp) / f"blob-{k}"
+                blob.write_bytes(files[path])
+                staged.append(f"{blob}\n")
+            oids = git.run("hash-object", "-w", "--no-filters", "--stdin-paths",
+                           input="".join(staged).encode()).text.split()
+            entries = "".join(f"100644 {oid}\t{path}\n" for oid, path in zip(oids, paths,
+                                                                             strict=True))
+            git.run("update-index", "--index-info", input=entries.encode(), env=env)
         return git.text("write-tree", env=env)
 
 
