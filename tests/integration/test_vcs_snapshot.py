@@ -99,6 +99,30 @@ def test_snapshot_twice_or_after_a_crash_never_commits_again(project: Project) -
     project.assert_untouched()
 
 
+def test_run_summaries_are_committed_once_and_never_through_symlinks(
+        project: Project, tmp_path: Path) -> None:
+    project.start()
+    folder = project.sup.settings.runs_dir / "run-1"
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("do not commit")
+    (folder / "tiers" / "evil.md").symlink_to(secret / "key.txt")
+    (folder / "linked").symlink_to(secret, target_is_directory=True)
+    (folder / "logs" / "P1").mkdir(parents=True)
+    (folder / "logs" / "P1" / "builder.log").write_text("local only")
+    commit = project.sup.apply.commit_summaries("run-1")
+    assert commit is not None and project.integration_tip() == commit
+    files = git(project.repo, "ls-tree", "-r", "--name-only", commit).split()
+    assert ".autonomous_runs/run-1/run_summary.json" in files
+    assert not [f for f in files if "evil" in f or "linked" in f or "/logs/" in f]
+    # a repeat (a crash after the commit, a resume of a finished run) commits nothing
+    assert project.sup.apply.commit_summaries("run-1") is None
+    assert project.integration_tip() == commit
+    assert git(project.repo, "log", "-1", "--format=%(trailers:key=Autopack-Summary)",
+               commit).strip() == "Autopack-Summary: final"
+    project.assert_untouched()
+
+
 def test_three_intake_forms_give_the_same_canonical_diff(project: Project) -> None:
     """New, deleted, renamed and mode-changed files, as a diff, in place, and as contents."""
     project.start(phases=(3,))
