@@ -134,6 +134,30 @@ def _run_bug(tmp_path: Path, repo: Path) -> subprocess.CompletedProcess[str]:
         """)
 
 
+def test_an_auditor_patch_into_git_is_refused_like_any_change(tmp_path: Path) -> None:
+    hook = ("diff --git a/.git/hooks/pre-commit b/.git/hooks/pre-commit\n"
+            "new file mode 100755\n--- /dev/null\n+++ b/.git/hooks/pre-commit\n"
+            "@@ -0,0 +1 @@\n+echo pwned\n")
+    toml, seen = _auditor(tmp_path, "revise", hook)
+    repo = project(tmp_path, toml)
+    before = user_view(repo)
+    change = script(tmp_path, "schema.py", """
+        from pathlib import Path
+        Path('src/schema.py').write_text('VERSION = 2\\n')
+        """)
+    done = run(tmp_path, repo, SCHEMA_PLAN.format(change=change))
+    doc = json.loads(done.stdout)
+    assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW", done.stderr
+    index = json.loads((repo / ".autonomous_runs" / doc["run_id"] / "issues"
+                        / "run_issue_index.json").read_text())
+    assert any(k.startswith("gate_git_dir__") for k in index["issues_by_key"])
+    assert [r["reason"] for r in _requests(seen)] == ["auto_apply_disabled"]
+    assert not (repo / ".git/hooks/pre-commit").exists()
+    assert git(repo, "diff", "--name-only", "main", doc["integration_branch"], "--",
+               ":!.autonomous_runs") == ""
+    assert user_view(repo) == before
+
+
 def test_repeated_low_signal_builder_attempts_go_to_the_auditor(tmp_path: Path) -> None:
     toml, seen = _auditor(tmp_path, "revise", FIX_ADD)
     repo = project(tmp_path, toml + ROOMY)

@@ -155,6 +155,28 @@ def test_a_scope_violation_ends_in_policy_violation(tmp_path: Path) -> None:
     assert gate["refusals"][0]["rule"] == "forbidden_path"
 
 
+def test_a_patch_escaping_the_repository_is_refused_at_intake(tmp_path: Path) -> None:
+    repo = project(tmp_path)
+    before = user_view(repo)
+    (tmp_path / "escape.patch").write_text(
+        "diff --git a/../escaped.txt b/../escaped.txt\nnew file mode 100644\n"
+        "--- /dev/null\n+++ b/../escaped.txt\n@@ -0,0 +1 @@\n+out\n")
+    done = run(tmp_path, repo, """\
+        # Plan: Escape
+        ## Tier T1: Code
+        ### Phase P1: Write outside
+        - patch: escape.patch
+        """)
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1 and doc["failure_reason"] == "POLICY_VIOLATION", done.stderr
+    assert doc["phases"][0]["attempts"] == 3  # refused every time, never committed
+    index = json.loads((repo / ".autonomous_runs/escape/issues/run_issue_index.json")
+                       .read_text())
+    assert any(k.startswith("gate_unsafe_path__") for k in index["issues_by_key"])
+    assert not (repo.parent / "escaped.txt").exists()
+    assert user_view(repo) == before
+
+
 def test_a_token_budget_ends_in_budget_exhausted(tmp_path: Path) -> None:
     repo = project(tmp_path, "[budgets.phase]\nincident_token_cap = 1000\n")
     greedy = script(tmp_path, "greedy.py", """
@@ -325,8 +347,9 @@ def test_a_run_killed_mid_phase_resumes_to_the_same_result(tmp_path: Path) -> No
                              capture_output=True, text=True, env=env, timeout=600, check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     doc = json.loads(resumed.stdout)
+    # P2's first attempt was begun (and is counted) when its builder was killed
     assert [(p["phase_id"], p["state"], p["attempts"]) for p in doc["phases"]] == [
-        ("P1", "COMPLETE", 1), ("P2", "COMPLETE", 1)]
+        ("P1", "COMPLETE", 1), ("P2", "COMPLETE", 2)]
     # The same as a run that was never interrupted.
     (tmp_path / "b").mkdir()
     other = project(tmp_path / "b")

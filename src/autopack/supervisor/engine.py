@@ -209,23 +209,29 @@ class Engine:
         if self._state(run_id, phase_id) is not PhaseState.EXECUTING:
             self._move(run_id, phase_id, PhaseState.EXECUTING)
         ready = planned["auto_apply"] or author == "auditor"
-        with self.sup.apply.attempt(run_id, phase_id, author) as attempt:
-            crash_point("attempt_opened")
-            logs = self.sup.apply.verifier.log_dir(run_id, phase_id, attempt.number)
-            failure = self._verify(run_id, phase_id, make, attempt, logs, author,
-                                   "ready" if ready else "green")
-            if failure is not None:
-                self.sup.apply.conclude(run_id, phase_id, attempt.number, "failed",
-                                        failure.detail)
-            crash_point("concluded")
-        return failure if failure is not None else attempt.number
+        number = 0
+        try:
+            with self.sup.apply.attempt(run_id, phase_id, author) as attempt:
+                number = attempt.number
+                if author == "builder":  # spent once begun, however it ends
+                    self._charge(run_id, phase_id, Usage(), builder_attempt=True)
+                crash_point("attempt_opened")
+                logs = self.sup.apply.verifier.log_dir(run_id, phase_id, number)
+                failure = self._verify(run_id, phase_id, make, attempt, logs, author,
+                                       "ready" if ready else "green")
+        except ScopeViolation as exc:  # refused at intake (a diff with unsafe paths)
+            failure = Failure("POLICY_VIOLATION", f"the gate refused the change: {exc}")
+        if failure is not None:
+            self.sup.apply.conclude(run_id, phase_id, number, "failed", failure.detail)
+        crash_point("concluded")
+        return failure if failure is not None else number
 
     def _verify(self, run_id: str, phase_id: str, make: Make, attempt: Attempt, logs: Path,
                 author: str, outcome_if_green: str) -> Failure | None:
         """Make the change, gate it, run CI; None when green (the attempt is then marked
         `outcome_if_green` with its CI runs, in one transaction)."""
         result = make(attempt, logs / author)
-        self._charge(run_id, phase_id, result.usage, builder_attempt=author == "builder")
+        self._charge(run_id, phase_id, result.usage, builder_attempt=False)
         self._suggested(run_id, phase_id, result.suggested_issues,
                         IssueSource.BUILDER_SELF_DOUBT if author == "builder"
                         else IssueSource.AUDITOR)

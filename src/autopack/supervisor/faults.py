@@ -16,7 +16,7 @@ POINTS = (
     "built",                # the builder changed the worktree and its usage is charged
     "gated",                # the change is stored and passed the gate
     "ci_done",              # CI finished and is recorded with the attempt's outcome
-    "concluded",            # the attempt is over, its worktree about to be removed
+    "concluded",            # the attempt is over and its worktree removed
     "reviewed",             # the Auditor's verdict is recorded and charged
     "snapshot_committed",   # the snapshot commit and tag exist, not yet in the database
     "snapshot_recorded",    # the snapshot is in the database, the phase not yet COMPLETE
