@@ -32,10 +32,20 @@ PLAN = """\
     """
 
 
-def _setup(work: Path) -> tuple[Path, Path]:
-    approve = script(work, "approve.py", """
+REVISE = """diff --git a/src/schema.py b/src/schema.py
+--- a/src/schema.py
++++ b/src/schema.py
+@@ -1 +1 @@
+-VERSION = 2
++VERSION = 3
+"""
+
+
+def _setup(work: Path, verdict: str = "approve") -> tuple[Path, Path]:
+    patch = REVISE if verdict == "revise" else None
+    approve = script(work, "auditor.py", f"""
         import json
-        print(json.dumps({'verdict': 'approve', 'notes': 'fine'}))
+        print(json.dumps({{'verdict': {verdict!r}, 'notes': 'fine', 'patch': {patch!r}}}))
         """)
     # CI is quick; a static check always finds something (a minor issue per phase)
     toml = textwrap.dedent(f"""\
@@ -123,21 +133,24 @@ def _observations_aside(document: Any) -> Any:
     return document
 
 
-def test_a_run_killed_at_every_step_boundary_resumes_to_the_same_result(
-        tmp_path: Path) -> None:
+def _killed_and_resumed(tmp_path: Path, verdict: str, points: list[str],
+                        extra_attempt: dict[str, list[int]]) -> None:
+    """An uninterrupted run, then one run per crash point killed there and resumed; each
+    must end as the uninterrupted one did."""
     base_work = tmp_path / "uninterrupted"
     base_work.mkdir()
-    repo, plan = _setup(base_work)
+    repo, plan = _setup(base_work, verdict)
     straight = _autopack(base_work, "run", str(plan), "--repo", str(repo))
     assert straight.returncode == 0, straight.stderr
     expected = _outcome(repo, json.loads(straight.stdout))
     assert expected["state"] == "DONE_SUCCESS" and len(expected["commits"]) == 3
     assert [s for k, s in expected["issues"] if k.startswith("static_check__")] == ["minor"]
+    attempts = [p["attempts"] for p in json.loads(straight.stdout)["phases"]]
 
-    for point in POINTS:
-        work = tmp_path / point
+    for point in points:
+        work = tmp_path / point.replace("@", "-")
         work.mkdir()
-        repo, plan = _setup(work)
+        repo, plan = _setup(work, verdict)
         before = user_view(repo)
         main = git(repo, "rev-parse", "main")
         crashed = _autopack(work, "run", str(plan), "--repo", str(repo), crash_at=point)
@@ -146,10 +159,25 @@ def test_a_run_killed_at_every_step_boundary_resumes_to_the_same_result(
         assert resumed.returncode == 0, (point, resumed.stdout, resumed.stderr[-3000:])
         doc = json.loads(resumed.stdout)
         assert _outcome(repo, doc) == expected, point
-        # builder attempts: one more only when the kill fell after an attempt began and
-        # before CI's result was recorded with it (the Builder is run again)
-        ran_again = point in ("attempt_opened", "built", "gated")
-        assert [p["attempts"] for p in doc["phases"]] == ([2, 1] if ran_again else [1, 1]), \
+        # builder attempts: one more only when the kill fell after a Builder attempt
+        # began and before CI's result was recorded with it (the Builder runs again)
+        assert [p["attempts"] for p in doc["phases"]] == extra_attempt.get(point, attempts), \
             point
         assert git(repo, "rev-parse", "main") == main
         assert user_view(repo) == before, point
+
+
+def test_a_run_killed_at_every_step_boundary_resumes_to_the_same_result(
+        tmp_path: Path) -> None:
+    _killed_and_resumed(tmp_path, "approve", list(POINTS),
+                        {p: [2, 1] for p in ("attempt_opened", "built", "gated")})
+
+
+def test_a_run_killed_around_an_auditor_revision_resumes_to_the_same_result(
+        tmp_path: Path) -> None:
+    """The Auditor revises P2 with a patch: killed after its verdict is recorded, and at
+    each step of the revision's own attempt (the third attempt of the run), the resumed
+    run commits the same revision without asking again."""
+    _killed_and_resumed(tmp_path, "revise",
+                        ["reviewed", "attempt_opened@3", "built@3", "gated@3", "ci_done@3"],
+                        {})

@@ -324,10 +324,16 @@ class Engine:
                     ) -> tuple[str, int, str] | None:
         """After a restart: the Auditor call (reason, attempt, failure) the phase was at, if
         it was at one — a green attempt awaiting approval, an attempt the Auditor already
-        answered, or a failed revision of the Auditor's own."""
-        if last is None or last.outcome not in ("green", "failed"):
+        answered (also when the revision it asked for was cut short), or a failed
+        revision of the Auditor's own."""
+        if last is None:
             return None
         review = self.sup.apply.last_review(run_id, phase_id)
+        if last.author == "auditor" and last.outcome in ("pending", "interrupted") \
+                and review is not None:  # the Auditor's revision was cut short: redo it
+            return review.reason, review.attempt_number, ""
+        if last.outcome not in ("green", "failed"):
+            return None
         if review is not None and review.attempt_number == last.number:
             return review.reason, last.number, last.failure or ""
         if last.outcome == "green":

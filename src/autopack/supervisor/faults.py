@@ -1,9 +1,10 @@
 """Crash points: where the engine can be made to die, to prove `autopack resume`.
 
-With `AUTOPACK_CRASH_AT=<point>` in its environment, a process kills itself with SIGKILL
-the first time it reaches that point — no cleanup, no flushing, exactly as a power cut or
-an OOM kill would. Without the variable a crash point does nothing. The points sit at the
-step boundaries of the engine, where a half-done step is most likely to be left behind.
+With `AUTOPACK_CRASH_AT=<point>` (or `<point>@<n>`) in its environment, a process kills
+itself with SIGKILL the first (n-th) time it reaches that point — no cleanup, no
+flushing, exactly as a power cut or an OOM kill would. Without the variable a crash
+point does nothing. The points sit at the step boundaries of the engine, where a
+half-done step is most likely to be left behind.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ POINTS = (
 )
 
 
+_reached: dict[str, int] = {}
+
+
 def crash_point(name: str) -> None:
-    """Die here when AUTOPACK_CRASH_AT names this point."""
-    if os.environ.get("AUTOPACK_CRASH_AT") == name:
+    """Die here when AUTOPACK_CRASH_AT names this point (`point`: the first time it is
+    reached; `point@n`: the n-th time)."""
+    wanted = os.environ.get("AUTOPACK_CRASH_AT")
+    if not wanted or wanted.partition("@")[0] != name:
+        return
+    _reached[name] = _reached.get(name, 0) + 1
+    if _reached[name] == int(wanted.partition("@")[2] or 1):
         os.kill(os.getpid(), signal.SIGKILL)
