@@ -15,6 +15,15 @@ from tests.integration.ci_helpers import PYTEST, project_toml
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
 PY = sys.executable
 
+SCHEMA_REVISION = """diff --git a/src/schema.py b/src/schema.py
+--- a/src/schema.py
++++ b/src/schema.py
+@@ -1 +1 @@
+-VERSION = 2
++VERSION = 3
+"""
+"""An Auditor's patch on a change that wrote `VERSION = 2` to src/schema.py."""
+
 
 def project(tmp_path: Path, extra_toml: str = "") -> Path:
     return make_repo(tmp_path / "project", {

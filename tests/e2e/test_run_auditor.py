@@ -8,16 +8,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.e2e.run_helpers import project, run, script, user_view
+from tests.e2e.run_helpers import SCHEMA_REVISION, project, run, script, user_view
 from tests.gitutil import git
-
-REVISE_TO_3 = '''diff --git a/src/schema.py b/src/schema.py
---- a/src/schema.py
-+++ b/src/schema.py
-@@ -1 +1 @@
--VERSION = 2
-+VERSION = 3
-'''
 
 FIX_ADD = '''diff --git a/src/calc.py b/src/calc.py
 --- a/src/calc.py
@@ -60,16 +52,21 @@ SCHEMA_PLAN = """\
     """
 
 
-def test_an_auditor_revision_takes_the_gate_and_ci_path_and_is_committed(
-        tmp_path: Path) -> None:
-    toml, seen = _auditor(tmp_path, "revise", REVISE_TO_3)
-    repo = project(tmp_path, toml)
-    before = user_view(repo)
+def _run_schema(tmp_path: Path, repo: Path) -> subprocess.CompletedProcess[str]:
+    """The one-phase schema plan (auto_apply false) whose builder sets VERSION = 2."""
     change = script(tmp_path, "schema.py", """
         from pathlib import Path
         Path('src/schema.py').write_text('VERSION = 2\\n')
         """)
-    done = run(tmp_path, repo, SCHEMA_PLAN.format(change=change))
+    return run(tmp_path, repo, SCHEMA_PLAN.format(change=change))
+
+
+def test_an_auditor_revision_takes_the_gate_and_ci_path_and_is_committed(
+        tmp_path: Path) -> None:
+    toml, seen = _auditor(tmp_path, "revise", SCHEMA_REVISION)
+    repo = project(tmp_path, toml)
+    before = user_view(repo)
+    done = _run_schema(tmp_path, repo)
     doc = json.loads(done.stdout)
     assert doc["state"] == "DONE_SUCCESS", done.stderr
     (phase,) = doc["phases"]
@@ -85,7 +82,7 @@ def test_an_auditor_revision_takes_the_gate_and_ci_path_and_is_committed(
 
 def test_an_auditor_revision_that_breaks_ci_fails_the_run_for_human_review(
         tmp_path: Path) -> None:
-    broken = REVISE_TO_3.replace("+VERSION = 3", "+VERSION = 1")
+    broken = SCHEMA_REVISION.replace("+VERSION = 3", "+VERSION = 1")
     toml, seen = _auditor(tmp_path, "revise", broken)
     repo = project(tmp_path, toml)
     before = user_view(repo)
@@ -141,11 +138,7 @@ def test_an_auditor_patch_into_git_is_refused_like_any_change(tmp_path: Path) ->
     toml, seen = _auditor(tmp_path, "revise", hook)
     repo = project(tmp_path, toml)
     before = user_view(repo)
-    change = script(tmp_path, "schema.py", """
-        from pathlib import Path
-        Path('src/schema.py').write_text('VERSION = 2\\n')
-        """)
-    done = run(tmp_path, repo, SCHEMA_PLAN.format(change=change))
+    done = _run_schema(tmp_path, repo)
     doc = json.loads(done.stdout)
     assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW", done.stderr
     index = json.loads((repo / ".autonomous_runs" / doc["run_id"] / "issues"

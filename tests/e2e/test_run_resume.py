@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from autopack.supervisor.faults import POINTS
-from tests.e2e.run_helpers import AUTOPACK, PY, script, user_view
+from tests.e2e.run_helpers import AUTOPACK, PY, SCHEMA_REVISION, script, user_view
 from tests.gitutil import git, make_repo
 
 PLAN = """\
@@ -32,17 +32,10 @@ PLAN = """\
     """
 
 
-REVISE = """diff --git a/src/schema.py b/src/schema.py
---- a/src/schema.py
-+++ b/src/schema.py
-@@ -1 +1 @@
--VERSION = 2
-+VERSION = 3
-"""
 
 
 def _setup(work: Path, verdict: str = "approve") -> tuple[Path, Path]:
-    patch = REVISE if verdict == "revise" else None
+    patch = SCHEMA_REVISION if verdict == "revise" else None
     approve = script(work, "auditor.py", f"""
         import json
         print(json.dumps({{'verdict': {verdict!r}, 'notes': 'fine', 'patch': {patch!r}}}))
