@@ -414,6 +414,11 @@ def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool,
             out.print(f"  {phase['phase_id']:12s} {phase['state']:10s} attempts "
                       f"{phase['attempts']}  {phase['snapshot_tag'] or ''}", highlight=False)
         out.print(f"files: {settings.runs_dir / doc['run_id']}", highlight=False)
+        if len(doc["parts"]) > 1:
+            out.print("parts: " + ", ".join(f"{p['run_id']} {p['state'] or 'not started'}"
+                                            for p in doc["parts"]), highlight=False)
+            if doc["parts_stopped"]:
+                out.print(doc["parts_stopped"], highlight=False)
     if exit_on_failure and any(p["state"] != "DONE_SUCCESS" for p in doc["parts"]):
         raise typer.Exit(1)
 
