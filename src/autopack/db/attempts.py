@@ -30,15 +30,13 @@ def next_attempt_number(session: Session, run_id: str, phase_id: str) -> int:
     return int(highest or 0) + 1
 
 
-def store_attempt(
-    session: Session, run_id: str, phase_id: str, number: int, change: Change,
-    author: str = "builder",
+def open_attempt(
+    session: Session, run_id: str, phase_id: str, number: int, base: str, author: str
 ) -> None:
-    """Keep an attempt's canonical diff, before any check runs (gate_status `pending`)."""
+    """Store an attempt as it opens: no diff yet, gate and outcome `pending`."""
     session.execute(insert(_ATTEMPTS).values(
-        run_id=run_id, phase_id=phase_id, number=number, base_commit=change.base,
-        diff=change.diff, diff_sha256=change.diff_sha256, diff_truncated=change.truncated,
-        files_changed=len(change.files), lines_changed=change.changed_lines,
+        run_id=run_id, phase_id=phase_id, number=number, base_commit=base, diff=b"",
+        diff_sha256="", diff_truncated=False, files_changed=0, lines_changed=0,
         gate_status="pending", refusals=[], created_at=utcnow(), author=author,
         outcome="pending",
     ))
@@ -60,8 +58,8 @@ def store_change(
 
 def set_outcome(session: Session, run_id: str, phase_id: str, number: int, outcome: str,
                 failure: str | None = None) -> None:
-    """Mark an attempt `ready` (green, approved: its snapshot may be taken) or `failed`
-    with why."""
+    """Set an attempt's outcome: `green` (awaiting the Auditor), `ready` (its snapshot
+    may be taken), `failed` with why, or `interrupted`."""
     session.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
@@ -85,21 +83,14 @@ def record_review(session: Session, run_id: str, phase_id: str, attempt_number: 
                   reason: str, verdict: str, notes: str, patch: str | None, tokens: int
                   ) -> int:
     """Keep one Auditor call; returns its number within the phase (1, 2, ...)."""
-    number = count_reviews(session, run_id, phase_id) + 1
+    last = last_review(session, run_id, phase_id)
+    number = (last.number if last is not None else 0) + 1
     session.execute(insert(_REVIEWS).values(
         run_id=run_id, phase_id=phase_id, number=number, attempt_number=attempt_number,
         reason=reason, verdict=verdict, notes=notes[:20_000], patch=patch,
         tokens=tokens, created_at=utcnow(),
     ))
     return number
-
-
-def count_reviews(session: Session, run_id: str, phase_id: str) -> int:
-    """How many times the Auditor was called on a phase."""
-    return int(session.execute(
-        select(func.count()).select_from(_REVIEWS)
-        .where(_REVIEWS.c.run_id == run_id, _REVIEWS.c.phase_id == phase_id)
-    ).scalar_one())
 
 
 def last_review(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:

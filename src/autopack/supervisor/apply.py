@@ -150,8 +150,7 @@ class GovernedApply:
             raise Conflict(f"{integration_ref(run_id)} is missing; the run cannot continue")
         with self.db.write() as session:
             number = attempts.next_attempt_number(session, run_id, phase_id)
-            attempts.store_attempt(session, run_id, phase_id, number,
-                                   Change(tip, (), b"", "", truncated=False), author)
+            attempts.open_attempt(session, run_id, phase_id, number, tip, author)
         with Worktrees(git, self.settings.data_dir).attempt(run_id, phase_id, number,
                                                             tip) as opened:
             try:
@@ -224,8 +223,8 @@ class GovernedApply:
 
     def reviews_used(self, run_id: str, phase_id: str) -> int:
         """How many times the Auditor was called on a phase."""
-        with self.db.read() as session:
-            return attempts.count_reviews(session, run_id, phase_id)
+        last = self.last_review(run_id, phase_id)
+        return int(last.number) if last is not None else 0
 
     def gate(self, run_id: str, phase_id: str, attempt: Attempt) -> Change:
         """Capture the attempt's change, store it, then run the scope checks.
