@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         supervisor.start()
         app.state.supervisor = supervisor
         app.state.run_cache = RunBodyCache(settings.run_cache_size)
+        app.state.write_lane = anyio.CapacityLimiter(1)
         app.state.executor = RunExecutor(supervisor, settings.run_workers)
         app.state.executor.resume_unfinished()
         yield

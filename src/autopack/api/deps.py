@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
+import anyio.to_thread
 from fastapi import Depends, Path, Request
 
 from autopack.api.run_cache import RunBodyCache
@@ -28,6 +30,21 @@ async def get_executor(request: Request) -> RunExecutor:
     """The app's run executor (thread pool)."""
     executor: RunExecutor = request.app.state.executor
     return executor
+
+
+T = TypeVar("T")
+
+
+async def one_writer(request: Request, change: Callable[[], T]) -> T:
+    """Run `change` (a request that changes state) on a worker thread, one at a time.
+
+    The database takes one writer at a time anyway (SQLite always; PostgreSQL per run),
+    and the work is Python-bound: eight threads racing for the interpreter lock did the
+    same work slower (more time in the kernel switching) than one thread in turn. Reads
+    keep the shared thread pool, so a queue of writes never delays them.
+    """
+    limiter: anyio.CapacityLimiter = request.app.state.write_lane
+    return await anyio.to_thread.run_sync(change, limiter=limiter)
 
 
 ExecutorDep = Annotated[RunExecutor, Depends(get_executor)]

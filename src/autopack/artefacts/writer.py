@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from autopack.artefacts.atomic import write_text_atomic
+from autopack.artefacts.atomic import write_bytes_atomic, write_text_atomic
 from autopack.artefacts.layout import RunLayout, backlog_file
 from autopack.db.runs import RunView
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
@@ -20,6 +19,7 @@ from autopack.issues.documents import (
     phase_issue_document,
     run_index_document,
 )
+from autopack.jsontext import document_bytes
 
 
 def _cell(text: str) -> str:
@@ -115,7 +115,7 @@ class ArtefactWriter:
 
     def write_backlog(self, path: Path, project_id: str, rows: Iterable[Any]) -> None:
         """`project_issue_backlog.json` from the project's backlog rows."""
-        write_text_atomic(path, to_json(backlog_document(project_id, list(rows))))
+        _put_json(path, backlog_document(project_id, list(rows)))
 
     def write_issues(
         self, layout: RunLayout, view: RunView, issues: Iterable[Any], links: Iterable[Any],
@@ -126,10 +126,10 @@ class ArtefactWriter:
         link_list = list(links)
         for phase_id in phase_ids if phase_ids is not None else (p.phase_id for p in view.phases):
             phase = view.phase(phase_id)
-            write_text_atomic(layout.phase_issues_file(phase.phase_index, phase_id),
-                              to_json(phase_issue_document(phase, by_key, link_list, backlog)))
-        write_text_atomic(layout.run_issue_index,
-                          to_json(run_index_document(view.run, list(by_key.values()), link_list)))
+            _put_json(layout.phase_issues_file(phase.phase_index, phase_id),
+                      phase_issue_document(phase, by_key, link_list, backlog))
+        _put_json(layout.run_issue_index,
+                  run_index_document(view.run, list(by_key.values()), link_list))
 
     def write_strategy(self, layout: RunLayout, version: int, document: str) -> None:
         """`project_implementation_strategy_v{N}.json`, the run's frozen strategy."""
@@ -143,7 +143,7 @@ class ArtefactWriter:
         for phase in view.phases:
             self._write_phase(layout, view, phase.phase_id)
         write_text_atomic(layout.run_summary, render_run_summary(view))
-        write_text_atomic(layout.run_summary_json, to_json(summary_document(view)))
+        _put_json(layout.run_summary_json, summary_document(view))
 
     def write_phases(self, layout: RunLayout, view: RunView, phase_ids: Iterable[str]) -> None:
         """The views a change to some phases touches: those phases, their tiers, the summary."""
@@ -154,7 +154,7 @@ class ArtefactWriter:
         for tier_id in sorted(tiers):
             self._write_tier(layout, view, tier_id)
         write_text_atomic(layout.run_summary, render_run_summary(view))
-        write_text_atomic(layout.run_summary_json, to_json(summary_document(view)))
+        _put_json(layout.run_summary_json, summary_document(view))
 
     def _write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
         phase = view.phase(phase_id)
@@ -167,9 +167,8 @@ class ArtefactWriter:
                           render_tier(view, tier_id))
 
 
-def to_json(document: dict[str, Any]) -> str:
-    """The JSON text of an artefact document (sorted keys, indented, newline-ended)."""
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+def _put_json(path: Path, document: Any) -> None:
+    write_bytes_atomic(path, document_bytes(document))
 
 
 @contextmanager

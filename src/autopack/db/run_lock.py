@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from autopack.db.models import Base
@@ -12,6 +12,11 @@ from autopack.domain.errors import IllegalTransition, NotFound
 from autopack.domain.states import RunState
 
 _RUNS = Base.metadata.tables["runs"]
+_LOCK_RUN = (
+    select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
+           _RUNS.c.max_minor_issues_total)
+    .where(_RUNS.c.run_id == bindparam("run_id")).with_for_update()
+)
 
 
 def lock_active_run(session: Session, run_id: str, attempted: str) -> Any:
@@ -19,11 +24,7 @@ def lock_active_run(session: Session, run_id: str, attempted: str) -> Any:
 
     `attempted` names the change in the refusal, e.g. "(phase P1 -> GATE)".
     """
-    run = session.execute(
-        select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
-               _RUNS.c.max_minor_issues_total)
-        .where(_RUNS.c.run_id == run_id).with_for_update()
-    ).one_or_none()
+    run = session.execute(_LOCK_RUN, {"run_id": run_id}).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
     if RunState(run.state).is_terminal:

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy import Integer, Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,53 @@ _RUNS, _TIERS, _PHASES, _EVENTS, _STRATEGIES, _INPUTS = (
     for t in ("runs", "tiers", "phases", "events", "strategies", "run_inputs")
 )
 CREATION_STEPS = (RunState.PLAN_BOOTSTRAP, RunState.RUN_CREATED, RunState.PHASE_QUEUEING)
+
+# The statements of the hot paths (reading a run, moving a phase), built once: building
+# a statement and its cache key costs more than executing it.
+_RUN_BY_ID = select(_RUNS).where(_RUNS.c.run_id == bindparam("run_id"))
+_TIERS_OF_RUN = (select(_TIERS).where(_TIERS.c.run_id == bindparam("run_id"))
+                 .order_by(_TIERS.c.tier_index))
+_PHASES_OF_RUN = (select(_PHASES).where(_PHASES.c.run_id == bindparam("run_id"))
+                  .order_by(_PHASES.c.phase_index))
+_RUN_VERSION = select(_RUNS.c.version).where(_RUNS.c.run_id == bindparam("run_id"))
+_PHASE_STATES = (select(_PHASES.c.id, _PHASES.c.phase_id, _PHASES.c.tier_id,
+                        _PHASES.c.phase_index, _PHASES.c.state, _PHASES.c.tokens_used,
+                        _PHASES.c.minor_issues_count, _PHASES.c.major_issues_count)
+                 .where(_PHASES.c.run_id == bindparam("run_id")))
+_TIER_STATES = (select(_TIERS.c.tier_id, _TIERS.c.state)
+                .where(_TIERS.c.run_id == bindparam("run_id")))
+
+
+def _or_keep(name: str, column: Any) -> Any:
+    """SET value: the bound `name`, or the column's own value when it is bound as NULL,
+    so one statement serves every combination of reported counters."""
+    return func.coalesce(bindparam(name, type_=column.type), column)
+
+
+_MOVE_PHASE = (
+    update(_PHASES)
+    .where(_PHASES.c.id == bindparam("b_pk"), _PHASES.c.state == bindparam("b_from_state"))
+    .values(state=bindparam("b_to_state"), updated_at=bindparam("b_now"),
+            builder_attempts=_or_keep("b_builder_attempts", _PHASES.c.builder_attempts),
+            tokens_used=_or_keep("b_tokens_used", _PHASES.c.tokens_used))
+)
+_MOVE_TIER = (
+    update(_TIERS)
+    .where(_TIERS.c.run_id == bindparam("b_run_id"), _TIERS.c.tier_id == bindparam("b_tier_id"),
+           _TIERS.c.state == bindparam("b_from_state"))
+    .values(state=bindparam("b_to_state"), updated_at=bindparam("b_now"),
+            tokens_used=_TIERS.c.tokens_used + bindparam("b_token_delta", type_=Integer))
+)
+_MOVE_RUN = (
+    update(_RUNS)
+    .where(_RUNS.c.run_id == bindparam("b_run_id"), _RUNS.c.state == bindparam("b_from_state"))
+    .values(state=bindparam("b_to_state"), updated_at=bindparam("b_now"),
+            version=_RUNS.c.version + 1,
+            tokens_used=_RUNS.c.tokens_used + bindparam("b_token_delta", type_=Integer),
+            completed_at=_or_keep("b_completed_at", _RUNS.c.completed_at),
+            failure_reason=_or_keep("b_failure_reason", _RUNS.c.failure_reason))
+)
+_ADD_EVENTS = insert(_EVENTS)
 
 
 @dataclass(frozen=True)
@@ -221,23 +268,18 @@ def get_strategy(session: Session, run_id: str) -> Row[Any]:
 
 def get_run(session: Session, run_id: str) -> RunView:
     """The run with its tiers and phases, or NotFound."""
-    run = session.execute(select(_RUNS).where(_RUNS.c.run_id == run_id)).one_or_none()
+    key = {"run_id": run_id}
+    run = session.execute(_RUN_BY_ID, key).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
-    tiers = session.execute(
-        select(_TIERS).where(_TIERS.c.run_id == run_id).order_by(_TIERS.c.tier_index)
-    ).all()
-    phases = session.execute(
-        select(_PHASES).where(_PHASES.c.run_id == run_id).order_by(_PHASES.c.phase_index)
-    ).all()
+    tiers = session.execute(_TIERS_OF_RUN, key).all()
+    phases = session.execute(_PHASES_OF_RUN, key).all()
     return RunView(run, tuple(tiers), tuple(phases))
 
 
 def run_version(session: Session, run_id: str) -> int:
     """The run's version, bumped by every change to it; NotFound when there is no run."""
-    version = session.execute(
-        select(_RUNS.c.version).where(_RUNS.c.run_id == run_id)
-    ).scalar_one_or_none()
+    version = session.execute(_RUN_VERSION, {"run_id": run_id}).scalar_one_or_none()
     if version is None:
         raise NotFound("run", run_id)
     return int(version)
@@ -263,52 +305,71 @@ def update_phase_status(
     """Move one phase (or report counters in its current state) and roll tier and run."""
     run = lock_active_run(session, run_id, f"(phase {phase_id} -> {change.state.value})")
     run_state = RunState(run.state)
-    phases = session.execute(
-        select(_PHASES.c.id, _PHASES.c.phase_id, _PHASES.c.tier_id, _PHASES.c.phase_index,
-               _PHASES.c.state, _PHASES.c.tokens_used, _PHASES.c.minor_issues_count,
-               _PHASES.c.major_issues_count)
-        .where(_PHASES.c.run_id == run_id)
-    ).all()
+    phases = session.execute(_PHASE_STATES, {"run_id": run_id}).all()
     phase = next((p for p in phases if p.phase_id == phase_id), None)
     if phase is None:
         raise NotFound("phase", phase_id)
     current = PhaseState(phase.state)
     moving = change.state is not current
+    states = {p.phase_id: PhaseState(p.state) for p in phases}
     if moving:
         transition("phase", phase_id, current, change.state)
-        check_one_active_phase(phase_id, current, change.state,
-                               {p.phase_id: PhaseState(p.state) for p in phases})
+        check_one_active_phase(phase_id, current, change.state, states)
     elif current.is_terminal:
         raise IllegalTransition("phase", phase_id, current.value, change.state.value, ())
     now = utcnow()
-    _guarded_phase_update(session, phase.id, current, change, now)
+    _expect_one(session.execute(_MOVE_PHASE, {
+        "b_pk": phase.id, "b_from_state": current.value, "b_to_state": change.state.value,
+        "b_now": now, "b_builder_attempts": change.builder_attempts,
+        "b_tokens_used": change.tokens_used,
+    }), f"phase (no longer {current.value})")
     token_delta = 0 if change.tokens_used is None else change.tokens_used - phase.tokens_used
-    states = {p.phase_id: PhaseState(p.state) for p in phases}
     states[phase_id] = change.state
     events: list[dict[str, object]] = []
     if moving:
         events.append(_event(run_id, "phase", phase_id, current.value, change.state.value,
                              actor, now, change.reason))
-    tier_state = _roll_tier(session, run_id, phase.tier_id,
-                            [states[p.phase_id] for p in phases if p.tier_id == phase.tier_id],
-                            token_delta, actor, now, events)
-    steps: list[RunState] = []
-    if moving:
-        tier_states = session.scalars(select(_TIERS.c.state).where(_TIERS.c.run_id == run_id))
-        steps = run_steps_for(run_state, change.state, states.values(),
-                              [TierState(t) for t in tier_states])
+    tiers = {t.tier_id: TierState(t.state)
+             for t in session.execute(_TIER_STATES, {"run_id": run_id})}
+    tier_state = tier_state_for([states[p.phase_id] for p in phases
+                                 if p.tier_id == phase.tier_id])
+    tier_was = tiers[phase.tier_id]
+    if tier_state is not tier_was:
+        transition("tier", phase.tier_id, tier_was, tier_state)
+        events.append(_event(run_id, "tier", phase.tier_id, tier_was.value, tier_state.value,
+                             actor, now))
+    if token_delta or tier_state is not tier_was:
+        _expect_one(session.execute(_MOVE_TIER, {
+            "b_run_id": run_id, "b_tier_id": phase.tier_id, "b_from_state": tier_was.value,
+            "b_to_state": tier_state.value, "b_now": now, "b_token_delta": token_delta,
+        }), f"tier {phase.tier_id!r}")
+    tiers[phase.tier_id] = tier_state
+    steps = run_steps_for(run_state, change.state, states.values(),
+                          tiers.values()) if moving else []
     new_run_state = run_state
     for step in steps:
         transition("run", run_id, new_run_state, step)
         events.append(_event(run_id, "run", run_id, new_run_state.value, step.value, actor, now,
                              f"phase {phase_id} {change.state.value}"))
         new_run_state = step
-    _update_run(session, run_id, run_state, new_run_state, token_delta, now)
+    ended = new_run_state is not run_state and new_run_state.is_terminal
+    _expect_one(session.execute(_MOVE_RUN, {
+        "b_run_id": run_id, "b_from_state": run_state.value, "b_to_state": new_run_state.value,
+        "b_now": now, "b_token_delta": token_delta, "b_completed_at": now if ended else None,
+        "b_failure_reason": new_run_state.value.removeprefix("DONE_FAILED_")
+        if ended and new_run_state.is_failure else None,
+    }), f"run {run_id!r}")
     if events:
-        session.execute(insert(_EVENTS), events)
+        session.execute(_ADD_EVENTS, events)
     _record_reported_counts(session, run, phase, change, now)
     return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
                              new_run_state, moving)
+
+
+def _expect_one(result: Any, what: str) -> None:
+    """A guarded UPDATE changed no row: someone moved it first."""
+    if result.rowcount != 1:
+        raise Conflict(f"{what} changed concurrently")
 
 
 def finish_failed(session: Session, run_id: str, reason: str, detail: str, actor: str) -> None:
@@ -408,21 +469,7 @@ def _guarded_update(
     session: Session, table: Table, where: tuple[Any, ...], values: dict[str, Any], what: str
 ) -> None:
     """UPDATE … WHERE (key and expected state); no row back means someone moved it first."""
-    result = session.execute(update(table).where(*where).values(**values))
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"{what} changed concurrently")
-
-
-def _guarded_phase_update(
-    session: Session, pk: int, current: PhaseState, change: PhaseStatusUpdate, now: datetime
-) -> None:
-    values: dict[str, Any] = {"state": change.state.value, "updated_at": now}
-    for counter in ("builder_attempts", "tokens_used"):
-        value = getattr(change, counter)
-        if value is not None:
-            values[counter] = value
-    _guarded_update(session, _PHASES, (_PHASES.c.id == pk, _PHASES.c.state == current.value),
-                    values, f"phase (no longer {current.value})")
+    _expect_one(session.execute(update(table).where(*where).values(**values)), what)
 
 
 def _roll_tier(
@@ -446,18 +493,3 @@ def _roll_tier(
     return target
 
 
-def _update_run(
-    session: Session, run_id: str, current: RunState, target: RunState, token_delta: int,
-    now: datetime,
-) -> None:
-    values: dict[str, Any] = {"updated_at": now, "version": _RUNS.c.version + 1}
-    if token_delta:
-        values["tokens_used"] = _RUNS.c.tokens_used + token_delta
-    if target is not current:
-        values["state"] = target.value
-        if target.is_terminal:
-            values["completed_at"] = now
-            if target.is_failure:
-                values["failure_reason"] = target.value.removeprefix("DONE_FAILED_")
-    _guarded_update(session, _RUNS, (_RUNS.c.run_id == run_id, _RUNS.c.state == current.value),
-                    values, f"run {run_id!r}")

@@ -25,6 +25,7 @@ from autopack.domain.categories import (
 )
 from autopack.domain.paths import path_problem
 from autopack.issues.rules import AgingPolicy, Severity
+from autopack.jsontext import document_text
 from autopack.plan.spec import PhaseSpec, RunSpec, TierSpec
 from autopack.strategy import defaults as d
 from autopack.strategy.ruleset import CiProfile, PhaseSettings, Ruleset
@@ -158,8 +159,8 @@ def compile_strategy(given: StrategyInput) -> dict[str, Any]:
 
 
 def to_json(strategy: dict[str, Any]) -> str:
-    """The strategy file's bytes: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(strategy, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The strategy file's text: sorted keys, two-space indent, trailing newline."""
+    return document_text(strategy)
 
 
 def _digest(document: Any) -> str:

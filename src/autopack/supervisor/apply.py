@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from autopack.artefacts.layout import RunLayout, committed_issues_path
-from autopack.artefacts.writer import to_json
 from autopack.ci.preflight import PreflightResult
 from autopack.db import attempts, issues, runs
 from autopack.db.database import Database
@@ -27,6 +26,7 @@ from autopack.domain.errors import Conflict, InvalidInput, NotFound, PolicyViola
 from autopack.domain.promotion import promotion_blockers
 from autopack.issues.documents import phase_issue_document
 from autopack.issues.rules import IssueSource, Severity, issue_key
+from autopack.jsontext import document_text
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 from autopack.supervisor.faults import crash_point
@@ -289,7 +289,7 @@ class GovernedApply:
             run_id=run_id, phase_id=phase_id, seq=phase.phase_index, title=phase.name,
             base=attempt.base_commit, diff=attempt.diff, tokens=tokens,
             extra_files={committed_issues_path(run_id, phase.phase_index, phase_id):
-                         to_json(document).encode()},
+                         document_text(document).encode()},
         )
         taken = take_snapshot(self._repo_git(view), request)
         crash_point("snapshot_committed")

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from autopack.artefacts.atomic import write_bytes_atomic, write_text_atomic
-from autopack.artefacts.writer import to_json
 from autopack.db import attempts, runs
 from autopack.domain.states import PhaseState
+from autopack.jsontext import document_text
 from autopack.supervisor.service import Supervisor
 
 
@@ -30,23 +30,23 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
                "failure_reason": view.run.failure_reason, "detail": detail,
                "failing_phase": failing.phase_id if failing else None,
                "at": view.run.completed_at.isoformat() if view.run.completed_at else None}
-    write_text_atomic(folder / "failure.json", to_json(failure))
+    write_text_atomic(folder / "failure.json", document_text(failure))
     if last is not None:
         write_bytes_atomic(folder / "last_diff.patch", bytes(last.diff))
-        write_text_atomic(folder / "last_gate.json", to_json({
+        write_text_atomic(folder / "last_gate.json", document_text({
             "attempt": last.number, "gate_status": last.gate_status,
             "refusals": list(last.refusals)}))
     tails = [f"$ {c.command}\n(exit {c.exit_code}{', timed out' if c.timed_out else ''}; "
              f"log {c.log_path})\n{c.output_tail}\n" for c in commands]
     write_text_atomic(folder / "log_tails.txt", "\n".join(tails) or "(no commands ran)\n")
-    write_text_atomic(folder / "issues.json", to_json(sup.issue_index(run_id)))
+    write_text_atomic(folder / "issues.json", document_text(sup.issue_index(run_id)))
     write_text_atomic(folder / "reviews.json", json.dumps([
         {"phase_id": r.phase_id, "number": r.number, "attempt": r.attempt_number,
          "reason": r.reason, "verdict": r.verdict, "notes": r.notes, "patch": r.patch,
          "tokens": r.tokens} for r in reviews], indent=2) + "\n")
     write_text_atomic(folder / "strategy.json", json.dumps(sup.strategy(run_id), indent=2,
                                                            sort_keys=True) + "\n")
-    write_text_atomic(folder / "budgets.json", to_json(_budgets(view)))
+    write_text_atomic(folder / "budgets.json", document_text(_budgets(view)))
     write_text_atomic(folder / "README.md", _readme(failure, last is not None, len(commands)))
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Row
+from sqlalchemy.orm import Session
 
 from autopack.artefacts.writer import ArtefactWriter
 from autopack.db import issues, runs
@@ -172,8 +173,8 @@ class Supervisor:
     def regenerate(self, run_id: str) -> RunView:
         """Rewrite every view of a run, and its project's backlog, from the database."""
         with self.artefacts.locked(run_id) as layout:
-            view, rows, links, seen = self._read_with_issues(run_id)
             with self.db.read() as session:
+                view, rows, links, seen = _with_issues(session, run_id)
                 strategy = runs.get_strategy(session, run_id)
             self.artefacts.write_all(layout, view)
             self.artefacts.write_strategy(layout, strategy.version, strategy.document)
@@ -201,17 +202,22 @@ class Supervisor:
     def _read_with_issues(
         self, run_id: str
     ) -> tuple[RunView, Sequence[Row[Any]], Sequence[Row[Any]], dict[str, Row[Any]]]:
-        """The run, its issues and where they were seen, and the backlog rows of its keys."""
         with self.db.read() as session:
-            view = runs.get_run(session, run_id)
-            rows, links = issues.run_issues(session, run_id)
-            seen = issues.backlog_for_keys(session, view.run.project_id,
-                                           [r.issue_key for r in rows])
-        return view, rows, links, {b.issue_key: b for b in seen}
+            return _with_issues(session, run_id)
 
     def _write_backlog(self, project_id: str) -> None:
         with self.artefacts.backlog_locked(project_id) as path, self.db.read() as session:
             self.artefacts.write_backlog(path, project_id, issues.backlog(session, project_id))
+
+
+def _with_issues(
+    session: Session, run_id: str
+) -> tuple[RunView, Sequence[Row[Any]], Sequence[Row[Any]], dict[str, Row[Any]]]:
+    """The run, its issues and where they were seen, and the backlog rows of its keys."""
+    view = runs.get_run(session, run_id)
+    rows, links = issues.run_issues(session, run_id)
+    seen = issues.backlog_for_keys(session, view.run.project_id, [r.issue_key for r in rows])
+    return view, rows, links, {b.issue_key: b for b in seen}
 
 
 def configured_ruleset(settings: Settings) -> tuple[Ruleset, str]:

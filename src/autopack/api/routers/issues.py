@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.api.deps import PhaseId, RunId, SupervisorDep
+from autopack.api.deps import PhaseId, RunId, SupervisorDep, one_writer
 from autopack.db.issues import IssueReport
 from autopack.domain.ids import ID_PATTERN
 from autopack.issues.rules import DebtStatus, IssueSource, IssueState, Severity
+from autopack.supervisor.service import Supervisor
 
 router = APIRouter(tags=["issues"])
 
@@ -69,13 +70,19 @@ class RecordIssueResponse(BaseModel):
              response_model=RecordIssueResponse,
              responses={404: {"description": "unknown run or phase"},
                         409: {"description": "the run is terminal"}})
-def record_issue(run_id: RunId, phase_id: PhaseId, body: RecordIssueRequest,
-                 supervisor: SupervisorDep) -> RecordIssueResponse:
+async def record_issue(request: Request, run_id: RunId, phase_id: PhaseId,
+                       body: RecordIssueRequest,
+                       supervisor: SupervisorDep) -> RecordIssueResponse:
     """Record an issue in a phase. Idempotent per `issue_key` within a run.
 
     A repeat adds to `occurrence_count` and to where the key was seen; counts of phase,
     tier and run are of distinct keys and do not change on a repeat.
     """
+    return await one_writer(request, lambda: _record(run_id, phase_id, body, supervisor))
+
+
+def _record(run_id: str, phase_id: str, body: RecordIssueRequest,
+            supervisor: Supervisor) -> RecordIssueResponse:
     recorded, view = supervisor.record_issue(run_id, phase_id, IssueReport(
         body.issue_key, body.severity, body.source, body.category,
         tuple(body.evidence_refs), body.description, body.expected_fail))

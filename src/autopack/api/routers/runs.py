@@ -5,9 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from autopack.api.deps import ExecutorDep, PhaseId, RunCacheDep, RunId, SupervisorDep
+from autopack.api.deps import (
+    ExecutorDep,
+    PhaseId,
+    RunCacheDep,
+    RunId,
+    SupervisorDep,
+    one_writer,
+)
 from autopack.api.run_cache import RunBodyCache
 from autopack.api.schemas import (
     CommitOut,
@@ -21,10 +28,12 @@ from autopack.api.schemas import (
 )
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.errors import InvalidInput
+from autopack.executors.threads import RunExecutor
 from autopack.plan.load import spec_extras
 from autopack.plan.spec import RunSpec
 from autopack.project_config import load_project_config
 from autopack.supervisor.engine import Engine, EngineOptions
+from autopack.supervisor.service import Supervisor
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 ACTOR = "api"
@@ -58,9 +67,14 @@ class StartRequest(RunSpec):
 @router.post("/start", response_model=RunOut, status_code=status.HTTP_201_CREATED,
              responses={409: {"description": "run_id already exists"},
                         413: {"description": "body too large"}})
-def start_run(spec: StartRequest, supervisor: SupervisorDep, cache: RunCacheDep,
-              executor: ExecutorDep) -> Response:
+async def start_run(request: Request, spec: StartRequest, supervisor: SupervisorDep,
+                    cache: RunCacheDep, executor: ExecutorDep) -> Response:
     """Create a run with its tiers and phases; phases start QUEUED, the run PHASE_QUEUEING."""
+    return await one_writer(request, lambda: _start(spec, supervisor, cache, executor))
+
+
+def _start(spec: StartRequest, supervisor: Supervisor, cache: RunBodyCache,
+           executor: RunExecutor) -> Response:
     inputs = None
     if spec.execute:
         if spec.repo is None:
@@ -160,14 +174,20 @@ def integration_status(run_id: RunId, supervisor: SupervisorDep) -> IntegrationS
     responses={404: {"description": "unknown run or phase"},
                409: {"description": "illegal transition; the body lists the allowed moves"}},
 )
-def update_status(
-    run_id: RunId, phase_id: PhaseId, body: UpdateStatusRequest, supervisor: SupervisorDep
+async def update_status(
+    request: Request, run_id: RunId, phase_id: PhaseId, body: UpdateStatusRequest,
+    supervisor: SupervisorDep,
 ) -> Response:
     """Move a phase to `state` (or report counters in its current state).
 
     The phase's tier and run roll forward with it; a run ends when every phase is
     terminal.
     """
+    return await one_writer(request, lambda: _update(run_id, phase_id, body, supervisor))
+
+
+def _update(run_id: str, phase_id: str, body: UpdateStatusRequest,
+            supervisor: Supervisor) -> Response:
     result, run = supervisor.update_phase_status(
         run_id, phase_id,
         PhaseStatusUpdate(body.state, body.builder_attempts, body.tokens_used,
