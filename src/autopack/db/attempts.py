@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from autopack.ci.runner import CommandResult
 from autopack.db.models import Base, utcnow
@@ -21,9 +20,9 @@ _ATTEMPTS, _SNAPSHOTS, _COMMAND_RUNS, _REVIEWS = (
 )
 
 
-def next_attempt_number(session: Session, run_id: str, phase_id: str) -> int:
+def next_attempt_number(conn: Connection, run_id: str, phase_id: str) -> int:
     """1 for a phase's first stored attempt, then 2, 3, ..."""
-    highest = session.execute(
+    highest = conn.execute(
         select(func.max(_ATTEMPTS.c.number))
         .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id)
     ).scalar_one()
@@ -31,10 +30,10 @@ def next_attempt_number(session: Session, run_id: str, phase_id: str) -> int:
 
 
 def open_attempt(
-    session: Session, run_id: str, phase_id: str, number: int, base: str, author: str
+    conn: Connection, run_id: str, phase_id: str, number: int, base: str, author: str
 ) -> None:
     """Store an attempt as it opens: no diff yet, gate and outcome `pending`."""
-    session.execute(insert(_ATTEMPTS).values(
+    conn.execute(insert(_ATTEMPTS).values(
         run_id=run_id, phase_id=phase_id, number=number, base_commit=base, diff=b"",
         diff_sha256="", diff_truncated=False, files_changed=0, lines_changed=0,
         gate_status="pending", refusals=[], created_at=utcnow(), author=author,
@@ -43,10 +42,10 @@ def open_attempt(
 
 
 def store_change(
-    session: Session, run_id: str, phase_id: str, number: int, change: Change
+    conn: Connection, run_id: str, phase_id: str, number: int, change: Change
 ) -> None:
     """Replace a stored attempt's diff with what its worktree now holds."""
-    session.execute(
+    conn.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
                _ATTEMPTS.c.number == number)
@@ -56,11 +55,11 @@ def store_change(
     )
 
 
-def set_outcome(session: Session, run_id: str, phase_id: str, number: int, outcome: str,
+def set_outcome(conn: Connection, run_id: str, phase_id: str, number: int, outcome: str,
                 failure: str | None = None) -> None:
     """Set an attempt's outcome: `green` (awaiting the Auditor), `ready` (its snapshot
     may be taken), `failed` with why, or `interrupted`."""
-    session.execute(
+    conn.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
                _ATTEMPTS.c.number == number)
@@ -68,9 +67,9 @@ def set_outcome(session: Session, run_id: str, phase_id: str, number: int, outco
     )
 
 
-def failed_attempts(session: Session, run_id: str, phase_id: str) -> Sequence[Any]:
+def failed_attempts(conn: Connection, run_id: str, phase_id: str) -> Sequence[Any]:
     """A phase's failed attempts (author, diff hash, failure), newest first."""
-    return session.execute(
+    return conn.execute(
         select(_ATTEMPTS.c.number, _ATTEMPTS.c.author, _ATTEMPTS.c.diff_sha256,
                _ATTEMPTS.c.failure)
         .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
@@ -79,13 +78,13 @@ def failed_attempts(session: Session, run_id: str, phase_id: str) -> Sequence[An
     ).all()
 
 
-def record_review(session: Session, run_id: str, phase_id: str, attempt_number: int,
+def record_review(conn: Connection, run_id: str, phase_id: str, attempt_number: int,
                   reason: str, verdict: str, notes: str, patch: str | None, tokens: int
                   ) -> int:
     """Keep one Auditor call; returns its number within the phase (1, 2, ...)."""
-    last = last_review(session, run_id, phase_id)
+    last = last_review(conn, run_id, phase_id)
     number = (last.number if last is not None else 0) + 1
-    session.execute(insert(_REVIEWS).values(
+    conn.execute(insert(_REVIEWS).values(
         run_id=run_id, phase_id=phase_id, number=number, attempt_number=attempt_number,
         reason=reason, verdict=verdict, notes=notes[:20_000], patch=patch,
         tokens=tokens, created_at=utcnow(),
@@ -93,26 +92,26 @@ def record_review(session: Session, run_id: str, phase_id: str, attempt_number: 
     return number
 
 
-def last_review(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:
+def last_review(conn: Connection, run_id: str, phase_id: str) -> Row[Any] | None:
     """A phase's latest Auditor call, if any."""
-    return session.execute(
+    return conn.execute(
         select(_REVIEWS).where(_REVIEWS.c.run_id == run_id, _REVIEWS.c.phase_id == phase_id)
         .order_by(_REVIEWS.c.number.desc()).limit(1)
     ).one_or_none()
 
 
-def list_reviews(session: Session, run_id: str) -> Sequence[Row[Any]]:
+def list_reviews(conn: Connection, run_id: str) -> Sequence[Row[Any]]:
     """A run's Auditor calls in order."""
-    return session.execute(
+    return conn.execute(
         select(_REVIEWS).where(_REVIEWS.c.run_id == run_id).order_by(_REVIEWS.c.id)
     ).all()
 
 
 def set_gate_outcome(
-    session: Session, run_id: str, phase_id: str, number: int, refusals: Sequence[Refusal]
+    conn: Connection, run_id: str, phase_id: str, number: int, refusals: Sequence[Refusal]
 ) -> None:
     """Mark an attempt `passed` or `refused` with the rules it broke."""
-    session.execute(
+    conn.execute(
         update(_ATTEMPTS)
         .where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
                _ATTEMPTS.c.number == number)
@@ -122,9 +121,9 @@ def set_gate_outcome(
     )
 
 
-def get_attempt(session: Session, run_id: str, phase_id: str, number: int) -> Row[Any]:
+def get_attempt(conn: Connection, run_id: str, phase_id: str, number: int) -> Row[Any]:
     """One attempt, or NotFound."""
-    row = session.execute(
+    row = conn.execute(
         select(_ATTEMPTS).where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id,
                                 _ATTEMPTS.c.number == number)
     ).one_or_none()
@@ -133,54 +132,54 @@ def get_attempt(session: Session, run_id: str, phase_id: str, number: int) -> Ro
     return row
 
 
-def list_attempts(session: Session, run_id: str) -> Sequence[Row[Any]]:
+def list_attempts(conn: Connection, run_id: str) -> Sequence[Row[Any]]:
     """A run's attempts without their diffs, in order."""
     cols = [c for c in _ATTEMPTS.c if c.name != "diff"]
-    return session.execute(
+    return conn.execute(
         select(*cols).where(_ATTEMPTS.c.run_id == run_id)
         .order_by(_ATTEMPTS.c.phase_id, _ATTEMPTS.c.number)
     ).all()
 
 
 def record_snapshot(
-    session: Session, run_id: str, phase_id: str, number: int, commit: str, tag: str
+    conn: Connection, run_id: str, phase_id: str, number: int, commit: str, tag: str
 ) -> None:
     """Record a phase's snapshot once; a repeat with the same commit changes nothing."""
-    existing = get_snapshot(session, run_id, phase_id)
+    existing = get_snapshot(conn, run_id, phase_id)
     if existing is not None:
         if existing.commit != commit:
             raise Conflict(f"phase {phase_id!r} already has snapshot {existing.commit[:12]}")
         return
-    session.execute(insert(_SNAPSHOTS).values(
+    conn.execute(insert(_SNAPSHOTS).values(
         run_id=run_id, phase_id=phase_id, attempt_number=number, commit=commit, tag=tag,
         created_at=utcnow(),
     ))
 
 
-def get_snapshot(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:
+def get_snapshot(conn: Connection, run_id: str, phase_id: str) -> Row[Any] | None:
     """A phase's snapshot, if it has one."""
-    return session.execute(
+    return conn.execute(
         select(_SNAPSHOTS).where(_SNAPSHOTS.c.run_id == run_id,
                                  _SNAPSHOTS.c.phase_id == phase_id)
     ).one_or_none()
 
 
-def list_snapshots(session: Session, run_id: str) -> Sequence[Row[Any]]:
+def list_snapshots(conn: Connection, run_id: str) -> Sequence[Row[Any]]:
     """A run's snapshots in the order they were made."""
-    return session.execute(
+    return conn.execute(
         select(_SNAPSHOTS).where(_SNAPSHOTS.c.run_id == run_id).order_by(_SNAPSHOTS.c.id)
     ).all()
 
 
 def record_command_runs(
-    session: Session, run_id: str, phase_id: str, number: int, kind: str,
+    conn: Connection, run_id: str, phase_id: str, number: int, kind: str,
     results: Sequence[tuple[int, CommandResult]],
 ) -> None:
     """Keep what each command did: exit, time, log path and a bounded output tail."""
     if not results:
         return
     now = utcnow()
-    session.execute(insert(_COMMAND_RUNS), [{
+    conn.execute(insert(_COMMAND_RUNS), [{
         "run_id": run_id, "phase_id": phase_id, "attempt_number": number, "kind": kind,
         "ci_attempt": ci_attempt, "command": r.command[:4000], "exit_code": r.exit_code,
         "timed_out": r.timed_out, "seconds": r.seconds, "log_path": str(r.log_path),
@@ -189,18 +188,18 @@ def record_command_runs(
     } for ci_attempt, r in results])
 
 
-def last_attempt(session: Session, run_id: str, phase_id: str) -> Row[Any] | None:
+def last_attempt(conn: Connection, run_id: str, phase_id: str) -> Row[Any] | None:
     """A phase's most recent stored attempt (with its diff), if any."""
-    return session.execute(
+    return conn.execute(
         select(_ATTEMPTS).where(_ATTEMPTS.c.run_id == run_id, _ATTEMPTS.c.phase_id == phase_id)
         .order_by(_ATTEMPTS.c.number.desc()).limit(1)
     ).one_or_none()
 
 
-def command_runs_of(session: Session, run_id: str, phase_id: str, number: int
+def command_runs_of(conn: Connection, run_id: str, phase_id: str, number: int
                     ) -> Sequence[Row[Any]]:
     """The commands run for one attempt, in order."""
-    return session.execute(
+    return conn.execute(
         select(_COMMAND_RUNS).where(_COMMAND_RUNS.c.run_id == run_id,
                                     _COMMAND_RUNS.c.phase_id == phase_id,
                                     _COMMAND_RUNS.c.attempt_number == number)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from autopack.db.models import Base
 from autopack.db.run_lock import lock_active_run
@@ -65,11 +64,11 @@ class RecordedIssue:
     new_in_run: bool
 
 
-def _insert_ignore(session: Session, table: Table, values: dict[str, Any],
+def _insert_ignore(conn: Connection, table: Table, values: dict[str, Any],
                    keys: list[str]) -> None:
-    dialect = session.get_bind().dialect.name
+    dialect = conn.dialect.name
     maker = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(maker(table).values(**values).on_conflict_do_nothing(index_elements=keys))
+    conn.execute(maker(table).values(**values).on_conflict_do_nothing(index_elements=keys))
 
 
 def _merge_evidence(old: Sequence[str], new: Sequence[str]) -> list[str]:
@@ -80,20 +79,20 @@ def _merge_evidence(old: Sequence[str], new: Sequence[str]) -> list[str]:
     return merged[-MAX_EVIDENCE:]
 
 
-def next_project_run(session: Session, project_id: str, now: datetime) -> int:
+def next_project_run(conn: Connection, project_id: str, now: datetime) -> int:
     """Count a new run of `project_id` and return its sequence number (locks the project)."""
-    _insert_ignore(session, _PROJECTS, {"project_id": project_id, "run_count": 0,
+    _insert_ignore(conn, _PROJECTS, {"project_id": project_id, "run_count": 0,
                                         "created_at": now}, ["project_id"])
-    seq = session.execute(
+    seq = conn.execute(
         update(_PROJECTS).where(_PROJECTS.c.project_id == project_id)
         .values(run_count=_PROJECTS.c.run_count + 1).returning(_PROJECTS.c.run_count)
     ).scalar_one()
     return int(seq)
 
 
-def age_backlog(session: Session, project_id: str, seq: int, policy: AgingPolicy) -> None:
+def age_backlog(conn: Connection, project_id: str, seq: int, policy: AgingPolicy) -> None:
     """At a new run (number `seq`): age open issues, flag aged minors, resolve unseen ones."""
-    rows = session.execute(
+    rows = conn.execute(
         select(_BACKLOG).where(_BACKLOG.c.project_id == project_id,
                                _BACKLOG.c.status != BacklogStatus.RESOLVED.value)
         .order_by(_BACKLOG.c.issue_key).with_for_update()
@@ -103,36 +102,36 @@ def age_backlog(session: Session, project_id: str, seq: int, policy: AgingPolicy
         status = backlog_status_at_new_run(
             BacklogStatus(row.status), Severity(row.base_severity), age_in_runs,
             row.age_in_tiers, seq - row.last_seen_run_seq - 1, policy)
-        session.execute(update(_BACKLOG).where(_BACKLOG.c.id == row.id)
+        conn.execute(update(_BACKLOG).where(_BACKLOG.c.id == row.id)
                         .values(age_in_runs=age_in_runs, status=status.value))
 
 
-def record_issue(session: Session, run_id: str, phase_id: str, report: IssueReport,
+def record_issue(conn: Connection, run_id: str, phase_id: str, report: IssueReport,
                  now: datetime) -> RecordedIssue:
     """Record one observation of `report.issue_key` in a phase, and refresh every count."""
-    run = lock_active_run(session, run_id, "(record issue)")
-    phase = session.execute(
+    run = lock_active_run(conn, run_id, "(record issue)")
+    phase = conn.execute(
         select(_PHASES.c.phase_id, _PHASES.c.tier_id, _PHASES.c.phase_index)
         .where(_PHASES.c.run_id == run_id, _PHASES.c.phase_id == phase_id)
     ).one_or_none()
     if phase is None:
         raise NotFound("phase", phase_id)
-    recorded = record_in_locked_run(session, run, phase, report, now)
-    refresh_counts(session, run, now)
+    recorded = record_in_locked_run(conn, run, phase, report, now)
+    refresh_counts(conn, run, now)
     return recorded
 
 
-def record_in_locked_run(session: Session, run: Any, phase: Any,
+def record_in_locked_run(conn: Connection, run: Any, phase: Any,
                          report: IssueReport, now: datetime) -> RecordedIssue:
     """Record into a run whose row the caller has locked; counts are refreshed by the caller."""
     key, run_id = report.issue_key, run.run_id
-    backlog_status = _touch_backlog(session, run, phase, report, now)
+    backlog_status = _touch_backlog(conn, run, phase, report, now)
     effective = effective_severity(report.severity, backlog_status)
-    issue = session.execute(
+    issue = conn.execute(
         select(_ISSUES).where(_ISSUES.c.run_id == run_id, _ISSUES.c.issue_key == key)
     ).one_or_none()
     if issue is None:
-        session.execute(insert(_ISSUES).values(
+        conn.execute(insert(_ISSUES).values(
             run_id=run_id, issue_key=key, severity=report.severity.value,
             effective_severity=effective.value, source=report.source.value,
             category=report.category, description=report.description,
@@ -145,42 +144,42 @@ def record_in_locked_run(session: Session, run: Any, phase: Any,
         severity = worse(Severity(issue.severity), report.severity)
         effective = worse(Severity(issue.effective_severity), effective)
         occurrences = issue.occurrence_count + 1
-        session.execute(update(_ISSUES).where(_ISSUES.c.id == issue.id).values(
+        conn.execute(update(_ISSUES).where(_ISSUES.c.id == issue.id).values(
             severity=severity.value, effective_severity=effective.value,
             occurrence_count=_ISSUES.c.occurrence_count + 1,
             first_phase_index=min(issue.first_phase_index, phase.phase_index),
             last_phase_index=max(issue.last_phase_index, phase.phase_index),
             evidence_refs=_merge_evidence(issue.evidence_refs, report.evidence_refs),
             description=issue.description or report.description, last_seen_at=now))
-    in_phase = _touch_issue_phase(session, run_id, phase, report, now)
+    in_phase = _touch_issue_phase(conn, run_id, phase, report, now)
     return RecordedIssue(run_id, phase.phase_id, key, severity.value, effective.value,
                          occurrences, in_phase, issue is None)
 
 
-def _touch_issue_phase(session: Session, run_id: str, phase: Any, report: IssueReport,
+def _touch_issue_phase(conn: Connection, run_id: str, phase: Any, report: IssueReport,
                        now: datetime) -> int:
     mine = and_(_ISSUE_PHASES.c.run_id == run_id, _ISSUE_PHASES.c.issue_key == report.issue_key,
                 _ISSUE_PHASES.c.phase_id == phase.phase_id)
-    row = session.execute(select(_ISSUE_PHASES).where(mine)).one_or_none()
+    row = conn.execute(select(_ISSUE_PHASES).where(mine)).one_or_none()
     if row is None:
-        session.execute(insert(_ISSUE_PHASES).values(
+        conn.execute(insert(_ISSUE_PHASES).values(
             run_id=run_id, issue_key=report.issue_key, phase_id=phase.phase_id,
             tier_id=phase.tier_id, occurrence_count=1,
             evidence_refs=_merge_evidence([], report.evidence_refs), first_seen_at=now,
             last_seen_at=now))
         return 1
-    session.execute(update(_ISSUE_PHASES).where(_ISSUE_PHASES.c.id == row.id).values(
+    conn.execute(update(_ISSUE_PHASES).where(_ISSUE_PHASES.c.id == row.id).values(
         occurrence_count=_ISSUE_PHASES.c.occurrence_count + 1,
         evidence_refs=_merge_evidence(row.evidence_refs, report.evidence_refs),
         last_seen_at=now))
     return int(row.occurrence_count) + 1
 
 
-def _touch_backlog(session: Session, run: Any, phase: Any, report: IssueReport,
+def _touch_backlog(conn: Connection, run: Any, phase: Any, report: IssueReport,
                    now: datetime) -> BacklogStatus:
     """Count this observation in the project backlog; return the status it had."""
     project, key = run.project_id, report.issue_key
-    _insert_ignore(session, _BACKLOG, {
+    _insert_ignore(conn, _BACKLOG, {
         "project_id": project, "issue_key": key, "category": report.category,
         "base_severity": report.severity.value, "status": BacklogStatus.OPEN.value,
         "seen_in_runs": 0, "seen_in_tiers": 0, "occurrence_count": 0, "age_in_runs": 1,
@@ -188,13 +187,13 @@ def _touch_backlog(session: Session, run: Any, phase: Any, report: IssueReport,
         "last_seen_run_seq": run.project_run_seq, "first_seen_run_id": run.run_id,
         "last_seen_run_id": run.run_id, "last_seen_at": now,
     }, ["project_id", "issue_key"])
-    row = session.execute(
+    row = conn.execute(
         select(_BACKLOG).where(_BACKLOG.c.project_id == project, _BACKLOG.c.issue_key == key)
         .with_for_update()
     ).one()
-    seen_run = session.execute(select(_ISSUES.c.id).where(
+    seen_run = conn.execute(select(_ISSUES.c.id).where(
         _ISSUES.c.run_id == run.run_id, _ISSUES.c.issue_key == key)).first() is not None
-    seen_tier = session.execute(select(_ISSUE_PHASES.c.id).where(
+    seen_tier = conn.execute(select(_ISSUE_PHASES.c.id).where(
         _ISSUE_PHASES.c.run_id == run.run_id, _ISSUE_PHASES.c.issue_key == key,
         _ISSUE_PHASES.c.tier_id == phase.tier_id)).first() is not None
     status = BacklogStatus(row.status)
@@ -211,38 +210,38 @@ def _touch_backlog(session: Session, run: Any, phase: Any, report: IssueReport,
         # Seen again: reopened, and its age starts over.
         values.update(status=BacklogStatus.OPEN.value, opened_run_seq=run.project_run_seq,
                       age_in_runs=1, age_in_tiers=1)
-    session.execute(update(_BACKLOG).where(_BACKLOG.c.id == row.id).values(**values))
+    conn.execute(update(_BACKLOG).where(_BACKLOG.c.id == row.id).values(**values))
     return BacklogStatus.OPEN if status is BacklogStatus.RESOLVED else status
 
 
-def refresh_counts(session: Session, run: Any, now: datetime) -> None:
+def refresh_counts(conn: Connection, run: Any, now: datetime) -> None:
     """Recount distinct issue keys by effective severity for every phase, tier and the run."""
     run_id = run.run_id
     join = _ISSUE_PHASES.join(_ISSUES, and_(_ISSUES.c.run_id == _ISSUE_PHASES.c.run_id,
                                             _ISSUES.c.issue_key == _ISSUE_PHASES.c.issue_key))
     severity = _ISSUES.c.effective_severity
-    by_phase = _counts(session.execute(
+    by_phase = _counts(conn.execute(
         select(_ISSUE_PHASES.c.phase_id, severity, func.count())
         .select_from(join).where(_ISSUE_PHASES.c.run_id == run_id)
         .group_by(_ISSUE_PHASES.c.phase_id, severity)).all())
-    by_tier = _counts(session.execute(
+    by_tier = _counts(conn.execute(
         select(_ISSUE_PHASES.c.tier_id, severity, func.count(func.distinct(_ISSUES.c.id)))
         .select_from(join).where(_ISSUE_PHASES.c.run_id == run_id)
         .group_by(_ISSUE_PHASES.c.tier_id, severity)).all())
-    totals = _counts(session.execute(
+    totals = _counts(conn.execute(
         select(_ISSUES.c.run_id, severity, func.count())
         .where(_ISSUES.c.run_id == run_id).group_by(_ISSUES.c.run_id, severity)).all())
     for phase_id, (minor, major) in by_phase.items():
-        session.execute(update(_PHASES).where(
+        conn.execute(update(_PHASES).where(
             _PHASES.c.run_id == run_id, _PHASES.c.phase_id == phase_id).values(
             minor_issues_count=minor, major_issues_count=major,
             issue_state=issue_state_for(minor, major).value, updated_at=now))
     for tier_id, (minor, major) in by_tier.items():
-        session.execute(update(_TIERS).where(
+        conn.execute(update(_TIERS).where(
             _TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id).values(
             minor_issues_count=minor, major_issues_count=major, updated_at=now))
     minor, major = totals.get(run_id, (0, 0))
-    session.execute(update(_RUNS).where(_RUNS.c.run_id == run_id).values(
+    conn.execute(update(_RUNS).where(_RUNS.c.run_id == run_id).values(
         minor_issues_count=minor, major_issues_count=major,
         debt_status=debt_status_for(minor, run.max_minor_issues_total).value,
         version=_RUNS.c.version + 1, updated_at=now))
@@ -260,46 +259,46 @@ def _counts(rows: Sequence[Any]) -> dict[str, tuple[int, int]]:
     return out
 
 
-def run_issues(session: Session, run_id: str) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
+def run_issues(conn: Connection, run_id: str) -> tuple[Sequence[Row[Any]], Sequence[Row[Any]]]:
     """A run's issue rows and issue-phase rows, in key order."""
-    issues = session.execute(select(_ISSUES).where(_ISSUES.c.run_id == run_id)
+    issues = conn.execute(select(_ISSUES).where(_ISSUES.c.run_id == run_id)
                              .order_by(_ISSUES.c.issue_key)).all()
-    phases = session.execute(select(_ISSUE_PHASES).where(_ISSUE_PHASES.c.run_id == run_id)
+    phases = conn.execute(select(_ISSUE_PHASES).where(_ISSUE_PHASES.c.run_id == run_id)
                              .order_by(_ISSUE_PHASES.c.issue_key, _ISSUE_PHASES.c.id)).all()
     return issues, phases
 
 
-def backlog(session: Session, project_id: str) -> Sequence[Row[Any]]:
+def backlog(conn: Connection, project_id: str) -> Sequence[Row[Any]]:
     """A project's backlog rows in key order; NotFound for an unknown project."""
-    if session.execute(select(_PROJECTS.c.project_id)
+    if conn.execute(select(_PROJECTS.c.project_id)
                        .where(_PROJECTS.c.project_id == project_id)).first() is None:
         raise NotFound("project", project_id)
-    return session.execute(select(_BACKLOG).where(_BACKLOG.c.project_id == project_id)
+    return conn.execute(select(_BACKLOG).where(_BACKLOG.c.project_id == project_id)
                            .order_by(_BACKLOG.c.issue_key)).all()
 
 
-def backlog_for_keys(session: Session, project_id: str, keys: Sequence[str]) -> Sequence[Any]:
+def backlog_for_keys(conn: Connection, project_id: str, keys: Sequence[str]) -> Sequence[Any]:
     """The backlog rows of some keys of a project."""
     if not keys:
         return []
-    return session.execute(select(_BACKLOG).where(
+    return conn.execute(select(_BACKLOG).where(
         _BACKLOG.c.project_id == project_id, _BACKLOG.c.issue_key.in_(keys))).all()
 
 
-def top_backlog(session: Session, project_id: str, limit: int) -> Sequence[Row[Any]]:
+def top_backlog(conn: Connection, project_id: str, limit: int) -> Sequence[Row[Any]]:
     """The backlog view of SPEC §11: keys by seen_in_runs, seen_in_tiers, occurrences."""
-    backlog(session, project_id)
-    return session.execute(
+    backlog(conn, project_id)
+    return conn.execute(
         select(_BACKLOG).where(_BACKLOG.c.project_id == project_id)
         .order_by(_BACKLOG.c.seen_in_runs.desc(), _BACKLOG.c.seen_in_tiers.desc(),
                   _BACKLOG.c.occurrence_count.desc(), _BACKLOG.c.issue_key).limit(limit)
     ).all()
 
 
-def open_backlog_with_evidence(session: Session, project_id: str
+def open_backlog_with_evidence(conn: Connection, project_id: str
                                ) -> list[tuple[Row[Any], list[str]]]:
     """A project's unresolved backlog rows, each with the evidence its issues recorded."""
-    rows = session.execute(
+    rows = conn.execute(
         select(_BACKLOG).where(_BACKLOG.c.project_id == project_id,
                                _BACKLOG.c.status != BacklogStatus.RESOLVED.value)
         .order_by(_BACKLOG.c.issue_key)
@@ -307,7 +306,7 @@ def open_backlog_with_evidence(session: Session, project_id: str
     if not rows:
         return []
     evidence: dict[str, list[str]] = {}
-    found = session.execute(
+    found = conn.execute(
         select(_ISSUES.c.issue_key, _ISSUES.c.evidence_refs)
         .join(_RUNS, _RUNS.c.run_id == _ISSUES.c.run_id)
         .where(_RUNS.c.project_id == project_id,

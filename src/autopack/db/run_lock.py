@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from autopack.db.models import Base
 from autopack.domain.errors import IllegalTransition, NotFound
@@ -19,12 +18,12 @@ _LOCK_RUN = (
 )
 
 
-def lock_active_run(session: Session, run_id: str, attempted: str) -> Any:
+def lock_active_run(conn: Connection, run_id: str, attempted: str) -> Any:
     """The run row, locked until the unit of work ends; refuses a missing or terminal run.
 
     `attempted` names the change in the refusal, e.g. "(phase P1 -> GATE)".
     """
-    run = session.execute(_LOCK_RUN, {"run_id": run_id}).one_or_none()
+    run = conn.execute(_LOCK_RUN, {"run_id": run_id}).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
     if RunState(run.state).is_terminal:

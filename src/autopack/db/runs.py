@@ -14,9 +14,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Integer, Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Integer, Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from autopack.db import issues
 from autopack.db.models import Base, utcnow
@@ -107,7 +106,7 @@ class PhaseStatusUpdate:
 class RunView:
     """A run as one consistent read: its row, its tiers' rows and its phases' rows.
 
-    Rows are immutable and detached from any session; their columns are attributes
+    Rows are immutable and detached from any conn; their columns are attributes
     (`view.run.state`, `view.phases[0].phase_id`).
     """
 
@@ -156,7 +155,7 @@ def _event(
 
 
 def create_run(
-    session: Session, spec: RunSpec, aging: AgingPolicy, actor: str,
+    conn: Connection, spec: RunSpec, aging: AgingPolicy, actor: str,
     compile_strategy: Callable[[Sequence[tuple[Any, list[str]]]], dict[str, Any]],
     strategy_json: Callable[[dict[str, Any]], str], repo: RepoBinding | None = None,
     inputs: str | None = None,
@@ -168,12 +167,12 @@ def create_run(
     before the strategy is compiled, so aged issues shape it.
     """
     fields = spec.run
-    if session.execute(select(_RUNS.c.run_id).where(_RUNS.c.run_id == fields.run_id)).first():
+    if conn.execute(select(_RUNS.c.run_id).where(_RUNS.c.run_id == fields.run_id)).first():
         raise Conflict(f"run {fields.run_id!r} already exists")
     now = utcnow()
-    seq = issues.next_project_run(session, fields.project_id, now)
-    issues.age_backlog(session, fields.project_id, seq, aging)
-    strategy = compile_strategy(issues.open_backlog_with_evidence(session, fields.project_id))
+    seq = issues.next_project_run(conn, fields.project_id, now)
+    issues.age_backlog(conn, fields.project_id, seq, aging)
+    strategy = compile_strategy(issues.open_backlog_with_evidence(conn, fields.project_id))
     caps = strategy["run"]
     if len(strategy["phases"]) > caps["max_phases"]:
         parts = ", ".join(f"{p['run_id']} ({len(p['phase_ids'])} phases)"
@@ -183,7 +182,7 @@ def create_run(
             f"{caps['max_phases']}; split the plan into several runs by tier: {parts}"
         )
     try:
-        session.execute(insert(_RUNS).values(
+        conn.execute(insert(_RUNS).values(
             run_id=fields.run_id, project_id=fields.project_id, project_run_seq=seq,
             debt_status=DebtStatus.CLEAN.value, state=RunState.PHASE_QUEUEING.value,
             safety_profile=strategy["safety_profile"], run_scope=strategy["run_scope"],
@@ -199,13 +198,13 @@ def create_run(
     except IntegrityError as exc:
         raise Conflict(f"run {fields.run_id!r} already exists") from exc
     if inputs is not None:
-        session.execute(insert(_INPUTS).values(run_id=fields.run_id, document=inputs))
+        conn.execute(insert(_INPUTS).values(run_id=fields.run_id, document=inputs))
     document = strategy_json(strategy)
-    session.execute(insert(_STRATEGIES).values(
+    conn.execute(insert(_STRATEGIES).values(
         run_id=fields.run_id, version=strategy["version"], document=document,
         sha256=hashlib.sha256(document.encode()).hexdigest(), created_at=now,
     ))
-    session.execute(insert(_TIERS), [
+    conn.execute(insert(_TIERS), [
         {
             "run_id": fields.run_id, "tier_id": t["tier_id"], "tier_index": t["tier_index"],
             "name": t["name"], "description": t["description"],
@@ -218,7 +217,7 @@ def create_run(
         }
         for t in strategy["tiers"]
     ])
-    session.execute(insert(_PHASES), [
+    conn.execute(insert(_PHASES), [
         {
             "run_id": fields.run_id, "tier_id": p["tier_id"], "phase_id": p["phase_id"],
             "phase_index": p["phase_index"], "name": p["name"], "description": p["description"],
@@ -244,21 +243,21 @@ def create_run(
                       actor, now) for t in strategy["tiers"]]
     events += [_event(fields.run_id, "phase", p["phase_id"], None, PhaseState.QUEUED.value,
                       actor, now) for p in strategy["phases"]]
-    session.execute(insert(_EVENTS), events)
+    conn.execute(insert(_EVENTS), events)
     return strategy
 
 
-def get_inputs(session: Session, run_id: str) -> str | None:
+def get_inputs(conn: Connection, run_id: str) -> str | None:
     """What the run was started with (JSON), or None for a run not started by the engine."""
-    found: str | None = session.execute(
+    found: str | None = conn.execute(
         select(_INPUTS.c.document).where(_INPUTS.c.run_id == run_id)
     ).scalar_one_or_none()
     return found
 
 
-def get_strategy(session: Session, run_id: str) -> Row[Any]:
+def get_strategy(conn: Connection, run_id: str) -> Row[Any]:
     """A run's frozen strategy row, or NotFound."""
-    row = session.execute(
+    row = conn.execute(
         select(_STRATEGIES).where(_STRATEGIES.c.run_id == run_id)
     ).one_or_none()
     if row is None:
@@ -266,46 +265,46 @@ def get_strategy(session: Session, run_id: str) -> Row[Any]:
     return row
 
 
-def get_run(session: Session, run_id: str) -> RunView:
+def get_run(conn: Connection, run_id: str) -> RunView:
     """The run with its tiers and phases, or NotFound."""
     key = {"run_id": run_id}
-    run = session.execute(_RUN_BY_ID, key).one_or_none()
+    run = conn.execute(_RUN_BY_ID, key).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
-    tiers = session.execute(_TIERS_OF_RUN, key).all()
-    phases = session.execute(_PHASES_OF_RUN, key).all()
+    tiers = conn.execute(_TIERS_OF_RUN, key).all()
+    phases = conn.execute(_PHASES_OF_RUN, key).all()
     return RunView(run, tuple(tiers), tuple(phases))
 
 
-def run_version(session: Session, run_id: str) -> int:
+def run_version(conn: Connection, run_id: str) -> int:
     """The run's version, bumped by every change to it; NotFound when there is no run."""
-    version = session.execute(_RUN_VERSION, {"run_id": run_id}).scalar_one_or_none()
+    version = conn.execute(_RUN_VERSION, {"run_id": run_id}).scalar_one_or_none()
     if version is None:
         raise NotFound("run", run_id)
     return int(version)
 
 
-def list_runs(session: Session, limit: int = 100) -> Sequence[Row[Any]]:
+def list_runs(conn: Connection, limit: int = 100) -> Sequence[Row[Any]]:
     """The newest runs first."""
-    return session.execute(
+    return conn.execute(
         select(_RUNS).order_by(_RUNS.c.created_at.desc(), _RUNS.c.run_id).limit(limit)
     ).all()
 
 
-def list_events(session: Session, run_id: str) -> Sequence[Row[Any]]:
+def list_events(conn: Connection, run_id: str) -> Sequence[Row[Any]]:
     """A run's event log in the order it was written."""
-    return session.execute(
+    return conn.execute(
         select(_EVENTS).where(_EVENTS.c.run_id == run_id).order_by(_EVENTS.c.id)
     ).all()
 
 
 def update_phase_status(
-    session: Session, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
+    conn: Connection, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
 ) -> PhaseStatusResult:
     """Move one phase (or report counters in its current state) and roll tier and run."""
-    run = lock_active_run(session, run_id, f"(phase {phase_id} -> {change.state.value})")
+    run = lock_active_run(conn, run_id, f"(phase {phase_id} -> {change.state.value})")
     run_state = RunState(run.state)
-    phases = session.execute(_PHASE_STATES, {"run_id": run_id}).all()
+    phases = conn.execute(_PHASE_STATES, {"run_id": run_id}).all()
     phase = next((p for p in phases if p.phase_id == phase_id), None)
     if phase is None:
         raise NotFound("phase", phase_id)
@@ -318,7 +317,7 @@ def update_phase_status(
     elif current.is_terminal:
         raise IllegalTransition("phase", phase_id, current.value, change.state.value, ())
     now = utcnow()
-    _expect_one(session.execute(_MOVE_PHASE, {
+    _expect_one(conn.execute(_MOVE_PHASE, {
         "b_pk": phase.id, "b_from_state": current.value, "b_to_state": change.state.value,
         "b_now": now, "b_builder_attempts": change.builder_attempts,
         "b_tokens_used": change.tokens_used,
@@ -330,7 +329,7 @@ def update_phase_status(
         events.append(_event(run_id, "phase", phase_id, current.value, change.state.value,
                              actor, now, change.reason))
     tiers = {t.tier_id: TierState(t.state)
-             for t in session.execute(_TIER_STATES, {"run_id": run_id})}
+             for t in conn.execute(_TIER_STATES, {"run_id": run_id})}
     tier_state = tier_state_for([states[p.phase_id] for p in phases
                                  if p.tier_id == phase.tier_id])
     tier_was = tiers[phase.tier_id]
@@ -339,7 +338,7 @@ def update_phase_status(
         events.append(_event(run_id, "tier", phase.tier_id, tier_was.value, tier_state.value,
                              actor, now))
     if token_delta or tier_state is not tier_was:
-        _expect_one(session.execute(_MOVE_TIER, {
+        _expect_one(conn.execute(_MOVE_TIER, {
             "b_run_id": run_id, "b_tier_id": phase.tier_id, "b_from_state": tier_was.value,
             "b_to_state": tier_state.value, "b_now": now, "b_token_delta": token_delta,
         }), f"tier {phase.tier_id!r}")
@@ -353,15 +352,15 @@ def update_phase_status(
                              f"phase {phase_id} {change.state.value}"))
         new_run_state = step
     ended = new_run_state is not run_state and new_run_state.is_terminal
-    _expect_one(session.execute(_MOVE_RUN, {
+    _expect_one(conn.execute(_MOVE_RUN, {
         "b_run_id": run_id, "b_from_state": run_state.value, "b_to_state": new_run_state.value,
         "b_now": now, "b_token_delta": token_delta, "b_completed_at": now if ended else None,
         "b_failure_reason": new_run_state.value.removeprefix("DONE_FAILED_")
         if ended and new_run_state.is_failure else None,
     }), f"run {run_id!r}")
     if events:
-        session.execute(_ADD_EVENTS, events)
-    _record_reported_counts(session, run, phase, change, now)
+        conn.execute(_ADD_EVENTS, events)
+    _record_reported_counts(conn, run, phase, change, now)
     return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
                              new_run_state, moving)
 
@@ -372,13 +371,13 @@ def _expect_one(result: Any, what: str) -> None:
         raise Conflict(f"{what} changed concurrently")
 
 
-def finish_failed(session: Session, run_id: str, reason: str, detail: str, actor: str) -> None:
+def finish_failed(conn: Connection, run_id: str, reason: str, detail: str, actor: str) -> None:
     """End a run as `DONE_FAILED_{reason}`: active phases FAILED, queued ones SKIPPED,
     tiers rolled, each move an event."""
-    run = lock_active_run(session, run_id, f"DONE_FAILED_{reason}")
+    run = lock_active_run(conn, run_id, f"DONE_FAILED_{reason}")
     target = RunState(f"DONE_FAILED_{reason}")
     now = utcnow()
-    phases = session.execute(
+    phases = conn.execute(
         select(_PHASES.c.id, _PHASES.c.phase_id, _PHASES.c.tier_id, _PHASES.c.state)
         .where(_PHASES.c.run_id == run_id).order_by(_PHASES.c.phase_index)
     ).all()
@@ -390,7 +389,7 @@ def finish_failed(session: Session, run_id: str, reason: str, detail: str, actor
         if not current.is_terminal:
             new = PhaseState.SKIPPED if current is PhaseState.QUEUED else PhaseState.FAILED
             transition("phase", phase.phase_id, current, new)
-            _guarded_update(session, _PHASES, (_PHASES.c.id == phase.id,
+            _guarded_update(conn, _PHASES, (_PHASES.c.id == phase.id,
                                                _PHASES.c.state == current.value),
                             {"state": new.value, "updated_at": now},
                             f"phase {phase.phase_id!r}")
@@ -398,51 +397,51 @@ def finish_failed(session: Session, run_id: str, reason: str, detail: str, actor
                                  actor, now, detail[:2000]))
         states[phase.phase_id] = new
     for tier_id in dict.fromkeys(p.tier_id for p in phases):
-        _roll_tier(session, run_id, tier_id,
+        _roll_tier(conn, run_id, tier_id,
                    [states[p.phase_id] for p in phases if p.tier_id == tier_id], 0, actor, now,
                    events)
     current_run = RunState(run.state)
     transition("run", run_id, current_run, target)
     events.append(_event(run_id, "run", run_id, current_run.value, target.value, actor, now,
                          detail[:2000]))
-    _guarded_update(session, _RUNS, (_RUNS.c.run_id == run_id,
+    _guarded_update(conn, _RUNS, (_RUNS.c.run_id == run_id,
                                      _RUNS.c.state == current_run.value), {
         "state": target.value, "failure_reason": reason, "completed_at": now,
         "updated_at": now, "version": _RUNS.c.version + 1,
     }, f"run {run_id!r}")
-    session.execute(insert(_EVENTS), events)
+    conn.execute(insert(_EVENTS), events)
 
 
-def add_ci_runs(session: Session, run_id: str, tier_id: str, count: int) -> None:
+def add_ci_runs(conn: Connection, run_id: str, tier_id: str, count: int) -> None:
     """Count `count` CI executions against a tier and its run."""
     now = utcnow()
-    session.execute(update(_TIERS).where(_TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id)
+    conn.execute(update(_TIERS).where(_TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id)
                     .values(ci_runs_used=_TIERS.c.ci_runs_used + count, updated_at=now))
-    session.execute(update(_RUNS).where(_RUNS.c.run_id == run_id)
+    conn.execute(update(_RUNS).where(_RUNS.c.run_id == run_id)
                     .values(ci_runs_used=_RUNS.c.ci_runs_used + count, updated_at=now,
                             version=_RUNS.c.version + 1))
 
 
 def record_promotion(
-    session: Session, run_id: str, commit: str, action: str, actor: str
+    conn: Connection, run_id: str, commit: str, action: str, actor: str
 ) -> None:
     """Record that `actor` promoted the run: main is now at `commit`."""
-    run = session.execute(
+    run = conn.execute(
         select(_RUNS.c.state).where(_RUNS.c.run_id == run_id).with_for_update()
     ).one_or_none()
     if run is None:
         raise NotFound("run", run_id)
     now = utcnow()
-    _guarded_update(session, _RUNS, (_RUNS.c.run_id == run_id, _RUNS.c.state == run.state), {
+    _guarded_update(conn, _RUNS, (_RUNS.c.run_id == run_id, _RUNS.c.state == run.state), {
         "promoted_commit": commit, "promoted_at": now, "promoted_by": actor[:64],
         "updated_at": now, "version": _RUNS.c.version + 1,
     }, f"run {run_id!r}")
-    session.execute(insert(_EVENTS), [_event(run_id, "run", run_id, run.state, run.state, actor,
+    conn.execute(insert(_EVENTS), [_event(run_id, "run", run_id, run.state, run.state, actor,
                                              now, f"promoted to main at {commit} ({action})")])
 
 
 def _record_reported_counts(
-    session: Session, run: Any, phase: Any, change: PhaseStatusUpdate, now: datetime
+    conn: Connection, run: Any, phase: Any, change: PhaseStatusUpdate, now: datetime
 ) -> None:
     """Issue counts reported without keys become placeholder issues, so none is dropped.
 
@@ -460,24 +459,24 @@ def _record_reported_counts(
     ]
     # Backlog rows are locked in key order everywhere, so transactions cannot deadlock.
     for report in sorted(placeholders, key=lambda r: r.issue_key):
-        issues.record_in_locked_run(session, run, phase, report, now)
+        issues.record_in_locked_run(conn, run, phase, report, now)
     if placeholders:
-        issues.refresh_counts(session, run, now)
+        issues.refresh_counts(conn, run, now)
 
 
 def _guarded_update(
-    session: Session, table: Table, where: tuple[Any, ...], values: dict[str, Any], what: str
+    conn: Connection, table: Table, where: tuple[Any, ...], values: dict[str, Any], what: str
 ) -> None:
     """UPDATE … WHERE (key and expected state); no row back means someone moved it first."""
-    _expect_one(session.execute(update(table).where(*where).values(**values)), what)
+    _expect_one(conn.execute(update(table).where(*where).values(**values)), what)
 
 
 def _roll_tier(
-    session: Session, run_id: str, tier_id: str, phase_states: list[PhaseState],
+    conn: Connection, run_id: str, tier_id: str, phase_states: list[PhaseState],
     token_delta: int, actor: str, now: datetime, events: list[dict[str, object]],
 ) -> TierState:
     mine = (_TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id)
-    current = TierState(session.execute(select(_TIERS.c.state).where(*mine)).scalar_one())
+    current = TierState(conn.execute(select(_TIERS.c.state).where(*mine)).scalar_one())
     target = tier_state_for(phase_states)
     values: dict[str, Any] = {}
     if token_delta:
@@ -488,7 +487,7 @@ def _roll_tier(
         events.append(_event(run_id, "tier", tier_id, current.value, target.value, actor, now))
     if values:
         values["updated_at"] = now
-        _guarded_update(session, _TIERS, (*mine, _TIERS.c.state == current.value), values,
+        _guarded_update(conn, _TIERS, (*mine, _TIERS.c.state == current.value), values,
                         f"tier {tier_id!r}")
     return target
 

@@ -148,9 +148,9 @@ class GovernedApply:
         tip = refs.current(git, integration_ref(run_id))
         if tip is None:
             raise Conflict(f"{integration_ref(run_id)} is missing; the run cannot continue")
-        with self.db.write() as session:
-            number = attempts.next_attempt_number(session, run_id, phase_id)
-            attempts.open_attempt(session, run_id, phase_id, number, tip, author)
+        with self.db.write() as conn:
+            number = attempts.next_attempt_number(conn, run_id, phase_id)
+            attempts.open_attempt(conn, run_id, phase_id, number, tip, author)
         with Worktrees(git, self.settings.data_dir).attempt(run_id, phase_id, number,
                                                             tip) as opened:
             try:
@@ -173,31 +173,31 @@ class GovernedApply:
                  failure: str | None = None) -> None:
         """Mark an attempt `green` (awaiting the Auditor), `ready` for its snapshot, or
         `failed` with why."""
-        with self.db.write() as session:
-            attempts.set_outcome(session, run_id, phase_id, number, outcome, failure)
+        with self.db.write() as conn:
+            attempts.set_outcome(conn, run_id, phase_id, number, outcome, failure)
 
     def last_attempt(self, run_id: str, phase_id: str) -> Any:
         """A phase's latest attempt (with its diff), or None."""
-        with self.db.read() as session:
-            return attempts.last_attempt(session, run_id, phase_id)
+        with self.db.read() as conn:
+            return attempts.last_attempt(conn, run_id, phase_id)
 
     def stored_attempt(self, run_id: str, phase_id: str, number: int) -> Any:
         """One stored attempt with its diff (NotFound when there is none)."""
-        with self.db.read() as session:
-            return attempts.get_attempt(session, run_id, phase_id, number)
+        with self.db.read() as conn:
+            return attempts.get_attempt(conn, run_id, phase_id, number)
 
     def failed_attempts(self, run_id: str, phase_id: str) -> Sequence[Any]:
         """A phase's failed attempts, newest first."""
-        with self.db.read() as session:
-            return attempts.failed_attempts(session, run_id, phase_id)
+        with self.db.read() as conn:
+            return attempts.failed_attempts(conn, run_id, phase_id)
 
     @contextmanager
     def checkout(self, run_id: str, phase_id: str, number: int) -> Iterator[Attempt]:
         """A worktree holding a stored attempt's change (for a reviewer to read), removed
         afterwards."""
         view = self._view(run_id)
-        with self.db.read() as session:
-            row = attempts.get_attempt(session, run_id, phase_id, number)
+        with self.db.read() as conn:
+            row = attempts.get_attempt(conn, run_id, phase_id, number)
         with Worktrees(self._repo_git(view), self.settings.data_dir).attempt(
                 run_id, phase_id, number, row.base_commit) as opened:
             if bytes(row.diff).strip() and not row.diff_truncated:
@@ -207,19 +207,19 @@ class GovernedApply:
     def record_review(self, run_id: str, phase_id: str, attempt_number: int, reason: str,
                       verdict: str, notes: str, patch: str | None, tokens: int) -> int:
         """Keep one Auditor call (with its patch); returns how many the phase has had."""
-        with self.db.write() as session:
-            return attempts.record_review(session, run_id, phase_id, attempt_number, reason,
+        with self.db.write() as conn:
+            return attempts.record_review(conn, run_id, phase_id, attempt_number, reason,
                                           verdict, notes, patch, tokens)
 
     def last_review(self, run_id: str, phase_id: str) -> Any:
         """A phase's latest Auditor call, or None."""
-        with self.db.read() as session:
-            return attempts.last_review(session, run_id, phase_id)
+        with self.db.read() as conn:
+            return attempts.last_review(conn, run_id, phase_id)
 
     def reviews(self, run_id: str) -> Sequence[Any]:
         """A run's Auditor calls in order."""
-        with self.db.read() as session:
-            return attempts.list_reviews(session, run_id)
+        with self.db.read() as conn:
+            return attempts.list_reviews(conn, run_id)
 
     def reviews_used(self, run_id: str, phase_id: str) -> int:
         """How many times the Auditor was called on a phase."""
@@ -251,8 +251,8 @@ class GovernedApply:
         if refusals:
             self._refuse(run_id, phase, attempt.number, refusals)
             raise ScopeViolation(refusals)
-        with self.db.write() as session:
-            attempts.set_gate_outcome(session, run_id, phase_id, attempt.number, [])
+        with self.db.write() as conn:
+            attempts.set_gate_outcome(conn, run_id, phase_id, attempt.number, [])
         self.verifier.static_checks(view, phase, attempt, change, project_ci, project_gate)
         return change
 
@@ -262,8 +262,8 @@ class GovernedApply:
         attempt ends `outcome_if_green` (`ready` or `green`) or `failed` with the runs."""
         view = self._view(run_id)
         phase = _phase(view, phase_id)
-        with self.db.read() as session:
-            strategy = json.loads(runs.get_strategy(session, run_id).document)
+        with self.db.read() as conn:
+            strategy = json.loads(runs.get_strategy(conn, run_id).document)
         planned = next(p for p in strategy["phases"] if p["phase_id"] == phase_id)
         return self.verifier.run_ci(view, phase, attempt, self._repo_git(view),
                                     planned["ci_profile"], planned["high_risk"],
@@ -275,10 +275,10 @@ class GovernedApply:
         """Commit a gated attempt and the phase's issue file; tag it. Idempotent."""
         view = self._view(run_id)
         phase = _phase(view, phase_id)
-        with self.db.read() as session:
-            attempt = attempts.get_attempt(session, run_id, phase_id, number)
-            rows, links = issues.run_issues(session, run_id)
-            seen = issues.backlog_for_keys(session, view.run.project_id,
+        with self.db.read() as conn:
+            attempt = attempts.get_attempt(conn, run_id, phase_id, number)
+            rows, links = issues.run_issues(conn, run_id)
+            seen = issues.backlog_for_keys(conn, view.run.project_id,
                                            [r.issue_key for r in rows])
         if attempt.gate_status != "passed":
             raise Conflict(f"attempt {number} of phase {phase_id!r} is {attempt.gate_status}, "
@@ -293,8 +293,8 @@ class GovernedApply:
         )
         taken = take_snapshot(self._repo_git(view), request)
         crash_point("snapshot_committed")
-        with self.db.write() as session:
-            attempts.record_snapshot(session, run_id, phase_id, number, taken.commit,
+        with self.db.write() as conn:
+            attempts.record_snapshot(conn, run_id, phase_id, number, taken.commit,
                                      taken.tag.removeprefix("refs/tags/"))
         return taken
 
@@ -324,13 +324,13 @@ class GovernedApply:
 
     def snapshot_of(self, run_id: str, phase_id: str) -> Any:
         """A phase's recorded snapshot, or None."""
-        with self.db.read() as session:
-            return attempts.get_snapshot(session, run_id, phase_id)
+        with self.db.read() as conn:
+            return attempts.get_snapshot(conn, run_id, phase_id)
 
     def snapshots(self, run_id: str) -> Sequence[Any]:
         """A run's snapshots, in the order they were made."""
-        with self.db.read() as session:
-            return attempts.list_snapshots(session, run_id)
+        with self.db.read() as conn:
+            return attempts.list_snapshots(conn, run_id)
 
     # -- status and promotion ------------------------------------------------------------
 
@@ -358,8 +358,8 @@ class GovernedApply:
         commit = promote(git, plan)
         already = plan.action is PromotionAction.UP_TO_DATE and view.run.promoted_commit
         if not already:
-            with self.db.write() as session:
-                runs.record_promotion(session, run_id, commit, plan.action.value, actor)
+            with self.db.write() as conn:
+                runs.record_promotion(conn, run_id, commit, plan.action.value, actor)
         return PromotionResult(run_id, False, plan, commit)
 
     # -- helpers -------------------------------------------------------------------------
@@ -373,8 +373,8 @@ class GovernedApply:
         return git
 
     def _view(self, run_id: str) -> RunView:
-        with self.db.read() as session:
-            return runs.get_run(session, run_id)
+        with self.db.read() as conn:
+            return runs.get_run(conn, run_id)
 
     def _repo_git(self, view: RunView) -> Git:
         if view.run.repo_path is None:
@@ -382,12 +382,12 @@ class GovernedApply:
         return self.git(view.run.repo_path)
 
     def _store(self, run_id: str, phase_id: str, number: int, change: Change) -> None:
-        with self.db.write() as session:
-            attempts.store_change(session, run_id, phase_id, number, change)
+        with self.db.write() as conn:
+            attempts.store_change(conn, run_id, phase_id, number, change)
 
     def _refuse(self, run_id: str, phase: Any, number: int, refusals: Sequence[Refusal]) -> None:
-        with self.db.write() as session:
-            attempts.set_gate_outcome(session, run_id, phase.phase_id, number, refusals)
+        with self.db.write() as conn:
+            attempts.set_gate_outcome(conn, run_id, phase.phase_id, number, refusals)
         for refusal in refusals:
             self._record_issue(run_id, phase.phase_id, gate_issue(refusal))
 

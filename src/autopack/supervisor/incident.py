@@ -16,13 +16,13 @@ from autopack.supervisor.service import Supervisor
 def write_incident(sup: Supervisor, run_id: str) -> None:
     """Write `incident/` for a run that ended in DONE_FAILED_*."""
     view = sup.get_run(run_id)
-    with sup.db.read() as session:
-        events = runs.list_events(session, run_id)
+    with sup.db.read() as conn:
+        events = runs.list_events(conn, run_id)
         failing = next((p for p in view.phases if p.state == PhaseState.FAILED.value), None)
-        last = attempts.last_attempt(session, run_id, failing.phase_id) if failing else None
-        commands = (attempts.command_runs_of(session, run_id, failing.phase_id, last.number)
+        last = attempts.last_attempt(conn, run_id, failing.phase_id) if failing else None
+        commands = (attempts.command_runs_of(conn, run_id, failing.phase_id, last.number)
                     if failing and last else [])
-        reviews = attempts.list_reviews(session, run_id)
+        reviews = attempts.list_reviews(conn, run_id)
     folder = sup.artefacts.layout(run_id).root / "incident"
     ending = next((e for e in reversed(events) if e.entity == "run"), None)
     detail = ending.reason if ending and ending.reason else ""

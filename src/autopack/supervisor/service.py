@@ -11,8 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row
 
 from autopack.artefacts.writer import ArtefactWriter
 from autopack.db import issues, runs
@@ -65,8 +64,8 @@ class Supervisor:
         """
         rules, source = ruleset or self.ruleset()
         binding = self.apply.bind(spec, after_run)
-        with self.db.write() as session:
-            runs.create_run(session, spec, effective_aging(rules, self.settings.aging), actor,
+        with self.db.write() as conn:
+            runs.create_run(conn, spec, effective_aging(rules, self.settings.aging), actor,
                             lambda backlog: self._compile(spec, rules, source, backlog),
                             strategy_json, binding,
                             json.dumps(inputs, sort_keys=True) if inputs is not None else None)
@@ -82,22 +81,22 @@ class Supervisor:
                 ) -> dict[str, Any]:
         """The strategy `spec` would get now, with the project's backlog; writes nothing."""
         rules, source = ruleset or self.ruleset()
-        with self.db.read() as session:
-            backlog = issues.open_backlog_with_evidence(session, spec.run.project_id)
+        with self.db.read() as conn:
+            backlog = issues.open_backlog_with_evidence(conn, spec.run.project_id)
         return self._compile(spec, rules, source, backlog)
 
     def run_inputs(self, run_id: str) -> dict[str, Any] | None:
         """What `autopack run` started the run with (for resuming it)."""
-        with self.db.read() as session:
-            runs.get_run(session, run_id)
-            document = runs.get_inputs(session, run_id)
+        with self.db.read() as conn:
+            runs.get_run(conn, run_id)
+            document = runs.get_inputs(conn, run_id)
         loaded: dict[str, Any] | None = json.loads(document) if document else None
         return loaded
 
     def strategy(self, run_id: str) -> dict[str, Any]:
         """A run's frozen strategy document."""
-        with self.db.read() as session:
-            document: str = runs.get_strategy(session, run_id).document
+        with self.db.read() as conn:
+            document: str = runs.get_strategy(conn, run_id).document
         loaded: dict[str, Any] = json.loads(document)
         return loaded
 
@@ -107,24 +106,24 @@ class Supervisor:
 
     def get_run(self, run_id: str) -> RunView:
         """A run with its tiers and phases."""
-        with self.db.read() as session:
-            return runs.get_run(session, run_id)
+        with self.db.read() as conn:
+            return runs.get_run(conn, run_id)
 
     def run_version(self, run_id: str) -> int:
         """The run's version: it changes whenever the run, a tier or a phase does."""
-        with self.db.read() as session:
-            return runs.run_version(session, run_id)
+        with self.db.read() as conn:
+            return runs.run_version(conn, run_id)
 
     def list_runs(self, limit: int = 100) -> Sequence[Row[Any]]:
         """The newest runs first."""
-        with self.db.read() as session:
-            return runs.list_runs(session, limit)
+        with self.db.read() as conn:
+            return runs.list_runs(conn, limit)
 
     def events(self, run_id: str) -> Sequence[Row[Any]]:
         """A run's event log."""
-        with self.db.read() as session:
-            runs.get_run(session, run_id)
-            return runs.list_events(session, run_id)
+        with self.db.read() as conn:
+            runs.get_run(conn, run_id)
+            return runs.list_events(conn, run_id)
 
     def update_phase_status(
         self, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
@@ -133,49 +132,49 @@ class Supervisor:
 
         Returns what changed and the run as read after the change.
         """
-        with self.db.write() as session:
-            result = runs.update_phase_status(session, run_id, phase_id, change, actor)
+        with self.db.write() as conn:
+            result = runs.update_phase_status(conn, run_id, phase_id, change, actor)
         counted = change.minor_issues_count is not None or change.major_issues_count is not None
         view = self._write_after_change(run_id, [phase_id], with_issues=counted)
         return result, view
 
     def fail_run(self, run_id: str, reason: str, detail: str, actor: str) -> RunView:
         """End the run as DONE_FAILED_{reason} (remaining phases skipped); rewrite views."""
-        with self.db.write() as session:
-            runs.finish_failed(session, run_id, reason, detail, actor)
+        with self.db.write() as conn:
+            runs.finish_failed(conn, run_id, reason, detail, actor)
         return self.regenerate(run_id)
 
     def record_issue(
         self, run_id: str, phase_id: str, report: IssueReport
     ) -> tuple[RecordedIssue, RunView]:
         """Record one observation of an issue; rewrite the phase, index and backlog files."""
-        with self.db.write() as session:
-            recorded = issues.record_issue(session, run_id, phase_id, report, utcnow())
+        with self.db.write() as conn:
+            recorded = issues.record_issue(conn, run_id, phase_id, report, utcnow())
         return recorded, self._write_after_change(run_id, [phase_id], with_issues=True)
 
     def issue_index(self, run_id: str) -> dict[str, Any]:
         """The run issue index document (as in `run_issue_index.json`)."""
-        with self.db.read() as session:
-            view = runs.get_run(session, run_id)
-            rows, links = issues.run_issues(session, run_id)
+        with self.db.read() as conn:
+            view = runs.get_run(conn, run_id)
+            rows, links = issues.run_issues(conn, run_id)
         return run_index_document(view.run, rows, links)
 
     def backlog(self, project_id: str) -> dict[str, Any]:
         """The project backlog document (as in `project_issue_backlog.json`)."""
-        with self.db.read() as session:
-            return backlog_document(project_id, issues.backlog(session, project_id))
+        with self.db.read() as conn:
+            return backlog_document(project_id, issues.backlog(conn, project_id))
 
     def top_backlog(self, project_id: str, limit: int = 20) -> Sequence[Row[Any]]:
         """Backlog keys by seen_in_runs, seen_in_tiers, occurrence_count (SPEC §11)."""
-        with self.db.read() as session:
-            return issues.top_backlog(session, project_id, limit)
+        with self.db.read() as conn:
+            return issues.top_backlog(conn, project_id, limit)
 
     def regenerate(self, run_id: str) -> RunView:
         """Rewrite every view of a run, and its project's backlog, from the database."""
         with self.artefacts.locked(run_id) as layout:
-            with self.db.read() as session:
-                view, rows, links, seen = _with_issues(session, run_id)
-                strategy = runs.get_strategy(session, run_id)
+            with self.db.read() as conn:
+                view, rows, links, seen = _with_issues(conn, run_id)
+                strategy = runs.get_strategy(conn, run_id)
             self.artefacts.write_all(layout, view)
             self.artefacts.write_strategy(layout, strategy.version, strategy.document)
             self.artefacts.write_issues(layout, view, rows, links, seen)
@@ -202,21 +201,21 @@ class Supervisor:
     def _read_with_issues(
         self, run_id: str
     ) -> tuple[RunView, Sequence[Row[Any]], Sequence[Row[Any]], dict[str, Row[Any]]]:
-        with self.db.read() as session:
-            return _with_issues(session, run_id)
+        with self.db.read() as conn:
+            return _with_issues(conn, run_id)
 
     def _write_backlog(self, project_id: str) -> None:
-        with self.artefacts.backlog_locked(project_id) as path, self.db.read() as session:
-            self.artefacts.write_backlog(path, project_id, issues.backlog(session, project_id))
+        with self.artefacts.backlog_locked(project_id) as path, self.db.read() as conn:
+            self.artefacts.write_backlog(path, project_id, issues.backlog(conn, project_id))
 
 
 def _with_issues(
-    session: Session, run_id: str
+    conn: Connection, run_id: str
 ) -> tuple[RunView, Sequence[Row[Any]], Sequence[Row[Any]], dict[str, Row[Any]]]:
     """The run, its issues and where they were seen, and the backlog rows of its keys."""
-    view = runs.get_run(session, run_id)
-    rows, links = issues.run_issues(session, run_id)
-    seen = issues.backlog_for_keys(session, view.run.project_id, [r.issue_key for r in rows])
+    view = runs.get_run(conn, run_id)
+    rows, links = issues.run_issues(conn, run_id)
+    seen = issues.backlog_for_keys(conn, view.run.project_id, [r.issue_key for r in rows])
     return view, rows, links, {b.issue_key: b for b in seen}
 
 

@@ -90,8 +90,8 @@ class Verifier:
             )
             self._record_issue(view.run.run_id, phase.phase_id, report)
             found.append(report)
-        with self.db.write() as session:
-            attempts.record_command_runs(session, view.run.run_id, phase.phase_id,
+        with self.db.write() as conn:
+            attempts.record_command_runs(conn, view.run.run_id, phase.phase_id,
                                          attempt.number, "static_check", ran)
         return found
 
@@ -113,13 +113,13 @@ class Verifier:
         for issue in result.issues:  # before the outcome: a crash in between redoes CI
             self._record_issue(view.run.run_id, phase.phase_id, _report(
                 issue, tuple(self.evidence(ref) for ref in issue.evidence_refs)))
-        with self.db.write() as session:
+        with self.db.write() as conn:
             if result.runs:
-                runs.add_ci_runs(session, view.run.run_id, phase.tier_id, len(result.runs))
+                runs.add_ci_runs(conn, view.run.run_id, phase.tier_id, len(result.runs))
             attempts.record_command_runs(
-                session, view.run.run_id, phase.phase_id, attempt.number, "ci",
+                conn, view.run.run_id, phase.phase_id, attempt.number, "ci",
                 [(n, done) for n, ran in enumerate(result.runs, 1) for done in ran])
-            attempts.set_outcome(session, view.run.run_id, phase.phase_id, attempt.number,
+            attempts.set_outcome(conn, view.run.run_id, phase.phase_id, attempt.number,
                                  "failed" if result.failure else outcome_if_green,
                                  result.failure)
         return result
