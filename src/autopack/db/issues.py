@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from autopack.db.models import Base
@@ -231,14 +231,20 @@ def refresh_counts(conn: Connection, run: Any, now: datetime) -> None:
     totals = _counts(conn.execute(
         select(_ISSUES.c.run_id, severity, func.count())
         .where(_ISSUES.c.run_id == run_id).group_by(_ISSUES.c.run_id, severity)).all())
+    # Only rows whose counts change are written, so `updated_at` stays the time of the
+    # row's last real change (and the views of untouched phases stay current).
     for phase_id, (minor, major) in by_phase.items():
         conn.execute(update(_PHASES).where(
-            _PHASES.c.run_id == run_id, _PHASES.c.phase_id == phase_id).values(
+            _PHASES.c.run_id == run_id, _PHASES.c.phase_id == phase_id,
+            or_(_PHASES.c.minor_issues_count != minor,
+                _PHASES.c.major_issues_count != major)).values(
             minor_issues_count=minor, major_issues_count=major,
             issue_state=issue_state_for(minor, major).value, updated_at=now))
     for tier_id, (minor, major) in by_tier.items():
         conn.execute(update(_TIERS).where(
-            _TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id).values(
+            _TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id,
+            or_(_TIERS.c.minor_issues_count != minor,
+                _TIERS.c.major_issues_count != major)).values(
             minor_issues_count=minor, major_issues_count=major, updated_at=now))
     minor, major = totals.get(run_id, (0, 0))
     conn.execute(update(_RUNS).where(_RUNS.c.run_id == run_id).values(
