@@ -18,6 +18,7 @@ from typing import Any
 from autopack.domain.states import RunState
 from autopack.project_config import load_project_config
 from autopack.supervisor.engine import Engine, EngineOptions, record_end
+from autopack.supervisor.lease import RunBusy
 from autopack.supervisor.service import Supervisor
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class RunExecutor:
                 builder=inputs["builder"], auditor=inputs.get("auditor"),
                 plan_dir=Path(inputs["plan_dir"]), extras=inputs["extras"]))
             engine.run(run_id)
+        except RunBusy as exc:  # driven elsewhere (e.g. `autopack resume`): not ours to end
+            log.warning("%s", exc)
         except Exception as exc:  # the run must still end; the reason goes with it
             log.exception("run %s: the engine failed", run_id)
             if not RunState(self.sup.get_run(run_id).run.state).is_terminal:

@@ -43,6 +43,7 @@ from autopack.issues.rules import IssueSource, Severity
 from autopack.project_config import ProjectConfig
 from autopack.supervisor.faults import crash_point
 from autopack.supervisor.incident import write_incident
+from autopack.supervisor.lease import drive_lease
 from autopack.supervisor.service import Supervisor
 from autopack.vcs.git import GitError
 from autopack.vcs.scope import ScopeViolation
@@ -108,10 +109,13 @@ class Engine:
     def run(self, run_id: str) -> RunView:
         """Drive the run until it is terminal, then leave its record (summaries committed
         to the integration branch; the incident pack of a failed run); return it as it
-        ended. A run that is already terminal only gets its record brought up to date."""
-        if not RunState(self.sup.get_run(run_id).run.state).is_terminal:
-            self._drive(run_id)
-        return self._finish(run_id)
+        ended. A run that is already terminal only gets its record brought up to date.
+
+        Holds the run's lease throughout: RunBusy when another engine is driving it."""
+        with drive_lease(self.sup.artefacts.layout(run_id)):
+            if not RunState(self.sup.get_run(run_id).run.state).is_terminal:
+                self._drive(run_id)
+            return self._finish(run_id)
 
     def _finish(self, run_id: str) -> RunView:
         view, note = record_end(self.sup, run_id)

@@ -1,0 +1,88 @@
+"""One engine per run: a second `autopack resume` of a run being driven is refused and
+changes nothing; once the first engine is gone, resume works."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+from autopack.artefacts.layout import RunLayout
+from autopack.supervisor.lease import drive_lease
+from tests.e2e.run_helpers import AUTOPACK, project, script
+
+
+def test_a_run_being_driven_cannot_be_driven_twice(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    # The builder blocks until the test opens the gate: the engine is mid-phase by then.
+    waits = script(tmp_path, "waits.py", f"""
+        from pathlib import Path
+        Path({str(gate)!r}).read_text()
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text()
+                                       + '\\n\\ndef sub(a, b):\\n    return a - b\\n')
+        """)
+    plan = tmp_path / "comprehensive_plan.md"
+    plan.write_text(textwrap.dedent(f"""\
+        # Plan: Calc
+        ## Tier T1: Code
+        ### Phase P1: Subtraction
+        - category: feature_scaffolding
+        - command: {waits}
+        """))
+    repo = project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
+
+    def resume() -> subprocess.CompletedProcess[str]:
+        # a refusal is immediate; a second engine would wait on the gate until this
+        # timeout
+        return subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
+                              capture_output=True, text=True, env=env, timeout=120,
+                              check=False)
+
+    first = subprocess.Popen([AUTOPACK, "run", str(plan), "--repo", str(repo), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        with open(gate, "w") as opened:  # returns once the builder has opened it
+            refused = resume()
+            opened.write("go")
+        out, errors = first.communicate(timeout=600)
+    finally:
+        first.kill()
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "being driven by another engine" in refused.stderr
+    assert f"process {first.pid}" in refused.stderr
+    assert refused.stdout == ""
+    assert first.returncode == 0, out + errors
+    doc = json.loads(out)
+    assert doc["state"] == "DONE_SUCCESS"
+    assert [(p["phase_id"], p["attempts"]) for p in doc["phases"]] == [("P1", 1)]
+    # the first engine is gone: a resume of the finished run only reports it
+    again = resume()
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["phases"] == doc["phases"]
+
+
+def test_the_server_leaves_a_run_driven_elsewhere_alone(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The executor does not drive (nor fail) a run another engine holds."""
+    repo = project(tmp_path)
+    sub = script(tmp_path, "sub.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text() + '\\nX = 1\\n')
+        """)
+    body = {
+        "run": {"run_id": "held"}, "repo": {"path": str(repo)}, "execute": True,
+        "tiers": [{"tier_id": "T1", "tier_index": 0, "name": "Code"}],
+        "phases": [{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "X",
+                    "task_category": "feature_scaffolding", "command": sub}],
+    }
+    with drive_lease(RunLayout(server.settings.runs_dir, "held")), server.client() as http:
+        assert http.post("/runs/start", json=body).status_code == 201
+        # returns once the executor has given the run up
+        seen = http.get("/runs/held/wait", params={"timeout": 300}).json()
+    assert seen["state"] == "PHASE_QUEUEING"
+    assert [(p["state"], p["builder_attempts"]) for p in seen["phases"]] == [("QUEUED", 0)]
