@@ -52,7 +52,9 @@ class Settings(BaseSettings):
     """How many runs the server drives at once (POST /runs/start with execute)."""
     ruleset: Path | None = None
     """The project ruleset (`project_ruleset_vN.json`); None: the built-in defaults."""
-    """Promote by a merge commit when main has moved; false: fast-forward only."""
+    api_writers: int | None = Field(None, ge=1, le=64)
+    """How many state-changing API requests run at once; None: 1 on SQLite (one writer
+    at a time anyway), 4 on PostgreSQL (so commits overlap their WAL flushes)."""
 
     @field_validator("database_url")
     @classmethod

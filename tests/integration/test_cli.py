@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import LiveServer, run_body
 
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
@@ -55,11 +57,19 @@ def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_bad_configuration_names_the_variable(tmp_path: Path) -> None:
-    env = {**os.environ, "AUTOPACK_BUDGETS__RUN__TOKEN_CAP": "-1"}
-    result = _cli("runs", env=env, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "AUTOPACK_BUDGETS__RUN__TOKEN_CAP" in result.stderr
+@pytest.mark.parametrize(("variable", "value"), [
+    ("AUTOPACK_BUDGETS__RUN__TOKEN_CAP", "-1"),
+    ("AUTOPACK_API_WRITERS", "0"),
+    ("AUTOPACK_API_WRITERS", "many"),
+])
+def test_bad_configuration_names_the_variable(tmp_path: Path, variable: str,
+                                              value: str) -> None:
+    env = {**os.environ, variable: value}
+    for command in (("runs",), ("serve", "--port", "0")):
+        result = _cli(*command, env=env, cwd=tmp_path)
+        assert result.returncode == 2
+        assert variable in result.stderr
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_refuses_a_non_loopback_address(tmp_path: Path) -> None:

@@ -56,7 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         supervisor.start()
         app.state.supervisor = supervisor
         app.state.run_cache = RunBodyCache(settings.run_cache_size)
-        app.state.write_lane = anyio.CapacityLimiter(1)
+        app.state.write_lane = anyio.CapacityLimiter(
+            settings.api_writers or (1 if supervisor.db.is_sqlite else 4))
         app.state.executor = RunExecutor(supervisor, settings.run_workers)
         app.state.executor.resume_unfinished()
         yield

@@ -36,12 +36,13 @@ T = TypeVar("T")
 
 
 async def one_writer(request: Request, change: Callable[[], T]) -> T:
-    """Run `change` (a request that changes state) on a worker thread, one at a time.
+    """Run `change` (a request that changes state) on the writer lane: a worker thread,
+    with at most `AUTOPACK_API_WRITERS` at once (default 1 on SQLite, 4 on PostgreSQL).
 
-    The database takes one writer at a time anyway (SQLite always; PostgreSQL per run),
-    and the work is Python-bound: eight threads racing for the interpreter lock did the
-    same work slower (more time in the kernel switching) than one thread in turn. Reads
-    keep the shared thread pool, so a queue of writes never delays them.
+    The work is Python-bound and SQLite takes one writer at a time: eight threads racing
+    for the interpreter lock did the same work slower (more time in the kernel switching)
+    than one thread in turn. PostgreSQL gains from a few at once, whose commits overlap
+    their WAL flushes. Reads keep the shared thread pool, so writes never delay them.
     """
     limiter: anyio.CapacityLimiter = request.app.state.write_lane
     return await anyio.to_thread.run_sync(change, limiter=limiter)
