@@ -35,7 +35,7 @@ async def get_executor(request: Request) -> RunExecutor:
 T = TypeVar("T")
 
 
-async def one_writer(request: Request, change: Callable[[], T]) -> T:
+async def in_writer_lane(request: Request, change: Callable[[], T]) -> T:
     """Run `change` (a request that changes state) on the writer lane: a worker thread,
     with at most `AUTOPACK_API_WRITERS` at once (default 1 on SQLite, 4 on PostgreSQL).
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.api.deps import PhaseId, RunId, SupervisorDep, one_writer
+from autopack.api.deps import PhaseId, RunId, SupervisorDep, in_writer_lane
 from autopack.db.issues import IssueReport
 from autopack.domain.ids import ID_PATTERN
 from autopack.issues.rules import DebtStatus, IssueSource, IssueState, Severity
@@ -78,7 +78,7 @@ async def record_issue(request: Request, run_id: RunId, phase_id: PhaseId,
     A repeat adds to `occurrence_count` and to where the key was seen; counts of phase,
     tier and run are of distinct keys and do not change on a repeat.
     """
-    return await one_writer(request, lambda: _record(run_id, phase_id, body, supervisor))
+    return await in_writer_lane(request, lambda: _record(run_id, phase_id, body, supervisor))
 
 
 def _record(run_id: str, phase_id: str, body: RecordIssueRequest,

@@ -13,7 +13,7 @@ from autopack.api.deps import (
     RunCacheDep,
     RunId,
     SupervisorDep,
-    one_writer,
+    in_writer_lane,
 )
 from autopack.api.run_cache import RunBodyCache
 from autopack.api.schemas import (
@@ -70,7 +70,7 @@ class StartRequest(RunSpec):
 async def start_run(request: Request, spec: StartRequest, supervisor: SupervisorDep,
                     cache: RunCacheDep, executor: ExecutorDep) -> Response:
     """Create a run with its tiers and phases; phases start QUEUED, the run PHASE_QUEUEING."""
-    return await one_writer(request, lambda: _start(spec, supervisor, cache, executor))
+    return await in_writer_lane(request, lambda: _start(spec, supervisor, cache, executor))
 
 
 def _start(spec: StartRequest, supervisor: Supervisor, cache: RunBodyCache,
@@ -183,7 +183,7 @@ async def update_status(
     The phase's tier and run roll forward with it; a run ends when every phase is
     terminal.
     """
-    return await one_writer(request, lambda: _update(run_id, phase_id, body, supervisor))
+    return await in_writer_lane(request, lambda: _update(run_id, phase_id, body, supervisor))
 
 
 def _update(run_id: str, phase_id: str, body: UpdateStatusRequest,
