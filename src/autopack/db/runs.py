@@ -328,20 +328,10 @@ def update_phase_status(
     if moving:
         events.append(_event(run_id, "phase", phase_id, current.value, change.state.value,
                              actor, now, change.reason))
-    tiers = {t.tier_id: TierState(t.state)
-             for t in conn.execute(_TIER_STATES, {"run_id": run_id})}
-    tier_state = tier_state_for([states[p.phase_id] for p in phases
-                                 if p.tier_id == phase.tier_id])
-    tier_was = tiers[phase.tier_id]
-    if tier_state is not tier_was:
-        transition("tier", phase.tier_id, tier_was, tier_state)
-        events.append(_event(run_id, "tier", phase.tier_id, tier_was.value, tier_state.value,
-                             actor, now))
-    if token_delta or tier_state is not tier_was:
-        _expect_one(conn.execute(_MOVE_TIER, {
-            "b_run_id": run_id, "b_tier_id": phase.tier_id, "b_from_state": tier_was.value,
-            "b_to_state": tier_state.value, "b_now": now, "b_token_delta": token_delta,
-        }), f"tier {phase.tier_id!r}")
+    tiers = _tier_states(conn, run_id)
+    tier_state = _roll_tier(conn, run_id, phase.tier_id, tiers[phase.tier_id],
+                            [states[p.phase_id] for p in phases if p.tier_id == phase.tier_id],
+                            token_delta, actor, now, events)
     tiers[phase.tier_id] = tier_state
     steps = run_steps_for(run_state, change.state, states.values(),
                           tiers.values()) if moving else []
@@ -396,8 +386,9 @@ def finish_failed(conn: Connection, run_id: str, reason: str, detail: str, actor
             events.append(_event(run_id, "phase", phase.phase_id, current.value, new.value,
                                  actor, now, detail[:2000]))
         states[phase.phase_id] = new
+    tiers = _tier_states(conn, run_id)
     for tier_id in dict.fromkeys(p.tier_id for p in phases):
-        _roll_tier(conn, run_id, tier_id,
+        _roll_tier(conn, run_id, tier_id, tiers[tier_id],
                    [states[p.phase_id] for p in phases if p.tier_id == tier_id], 0, actor, now,
                    events)
     current_run = RunState(run.state)
@@ -471,24 +462,26 @@ def _guarded_update(
     _expect_one(conn.execute(update(table).where(*where).values(**values)), what)
 
 
+def _tier_states(conn: Connection, run_id: str) -> dict[str, TierState]:
+    return {t.tier_id: TierState(t.state) for t in conn.execute(_TIER_STATES, {"run_id": run_id})}
+
+
 def _roll_tier(
-    conn: Connection, run_id: str, tier_id: str, phase_states: list[PhaseState],
-    token_delta: int, actor: str, now: datetime, events: list[dict[str, object]],
+    conn: Connection, run_id: str, tier_id: str, current: TierState,
+    phase_states: list[PhaseState], token_delta: int, actor: str, now: datetime,
+    events: list[dict[str, object]],
 ) -> TierState:
-    mine = (_TIERS.c.run_id == run_id, _TIERS.c.tier_id == tier_id)
-    current = TierState(conn.execute(select(_TIERS.c.state).where(*mine)).scalar_one())
+    """Move a tier (from `current`) to the state its phases give it and add `token_delta`
+    to its tokens; the move's event is appended to `events`."""
     target = tier_state_for(phase_states)
-    values: dict[str, Any] = {}
-    if token_delta:
-        values["tokens_used"] = _TIERS.c.tokens_used + token_delta
     if target is not current:
         transition("tier", tier_id, current, target)
-        values["state"] = target.value
         events.append(_event(run_id, "tier", tier_id, current.value, target.value, actor, now))
-    if values:
-        values["updated_at"] = now
-        _guarded_update(conn, _TIERS, (*mine, _TIERS.c.state == current.value), values,
-                        f"tier {tier_id!r}")
+    if token_delta or target is not current:
+        _expect_one(conn.execute(_MOVE_TIER, {
+            "b_run_id": run_id, "b_tier_id": tier_id, "b_from_state": current.value,
+            "b_to_state": target.value, "b_now": now, "b_token_delta": token_delta,
+        }), f"tier {tier_id!r}")
     return target
 
 

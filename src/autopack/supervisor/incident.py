@@ -3,7 +3,6 @@ it afterwards. Everything in it is read from the database, so it can be rewritte
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from autopack.artefacts.atomic import write_bytes_atomic, write_text_atomic
@@ -23,6 +22,7 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
         commands = (attempts.command_runs_of(conn, run_id, failing.phase_id, last.number)
                     if failing and last else [])
         reviews = attempts.list_reviews(conn, run_id)
+        strategy = runs.get_strategy(conn, run_id).document
     folder = sup.artefacts.layout(run_id).root / "incident"
     ending = next((e for e in reversed(events) if e.entity == "run"), None)
     detail = ending.reason if ending and ending.reason else ""
@@ -40,12 +40,11 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
              f"log {c.log_path})\n{c.output_tail}\n" for c in commands]
     write_text_atomic(folder / "log_tails.txt", "\n".join(tails) or "(no commands ran)\n")
     write_text_atomic(folder / "issues.json", document_text(sup.issue_index(run_id)))
-    write_text_atomic(folder / "reviews.json", json.dumps([
+    write_text_atomic(folder / "reviews.json", document_text([
         {"phase_id": r.phase_id, "number": r.number, "attempt": r.attempt_number,
          "reason": r.reason, "verdict": r.verdict, "notes": r.notes, "patch": r.patch,
-         "tokens": r.tokens} for r in reviews], indent=2) + "\n")
-    write_text_atomic(folder / "strategy.json", json.dumps(sup.strategy(run_id), indent=2,
-                                                           sort_keys=True) + "\n")
+         "tokens": r.tokens} for r in reviews]))
+    write_text_atomic(folder / "strategy.json", strategy)  # the run's strategy file
     write_text_atomic(folder / "budgets.json", document_text(_budgets(view)))
     write_text_atomic(folder / "README.md", _readme(failure, last is not None, len(commands)))
 
