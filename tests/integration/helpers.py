@@ -26,6 +26,13 @@ def tree(root: Path, skip: str = "db") -> dict[str, bytes]:
             if p.is_file() and p.relative_to(root).parts[0] != skip}
 
 
+def views(root: Path) -> dict[str, bytes]:
+    """The view files under `root` with their bytes: hidden files (locks, the spares
+    rewrites trade places with) are the writer's, not views."""
+    return {rel: data for rel, data in tree(root).items()
+            if not any(part.startswith(".") for part in rel.split("/"))}
+
+
 def table_rows(url: str, table: str) -> list[dict[str, object]]:
     """Every row of one table, as dicts."""
     engine = create_engine(url)

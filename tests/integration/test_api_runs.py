@@ -9,7 +9,7 @@ import pytest
 
 from autopack.artefacts.layout import RunLayout
 from tests.conftest import LiveServer, run_body
-from tests.integration.helpers import row_counts, tree
+from tests.integration.helpers import row_counts, tree, views
 
 WALK = ["EXECUTING", "GATE", "CI_RUNNING", "COMPLETE"]
 
@@ -281,7 +281,7 @@ def test_files_are_regenerable_from_the_database(server: LiveServer) -> None:
         for state in WALK:
             http.post("/runs/run-1/phases/P1/update_status", json={"state": state})
     layout = RunLayout(server.settings.runs_dir, "run-1")
-    written = tree(layout.root)
+    written = views(layout.root)
     for path in layout.root.rglob("*.md"):
         path.unlink()
     supervisor = Supervisor(server.settings)
@@ -289,7 +289,7 @@ def test_files_are_regenerable_from_the_database(server: LiveServer) -> None:
         supervisor.regenerate("run-1")
     finally:
         supervisor.close()
-    assert tree(layout.root) == written
+    assert views(layout.root) == written
 
 
 def test_etag_follows_every_change_and_304_only_while_unchanged(server: LiveServer) -> None:

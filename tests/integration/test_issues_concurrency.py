@@ -11,7 +11,7 @@ import httpx
 
 from autopack.supervisor.service import Supervisor
 from tests.conftest import LiveServer, run_body
-from tests.integration.helpers import tree
+from tests.integration.helpers import views
 
 CALLS, KEYS = 200, 20
 
@@ -64,11 +64,11 @@ def test_two_hundred_concurrent_records(server: LiveServer) -> None:
     assert json.loads((root / "project_issue_backlog.json").read_text()) == backlog
     for path in (root / "run-1" / "issues").glob("*.json"):
         json.loads(path.read_text())
-    written = tree(root)
+    written = views(root)
     supervisor = Supervisor(server.settings)
     try:
         supervisor.regenerate("run-1")  # what the database says, written afresh
     finally:
         supervisor.close()
-    assert tree(root) == written
+    assert views(root) == written
     assert not list(root.rglob("*.tmp"))

@@ -19,7 +19,7 @@ from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 from tests.conftest import run_body
-from tests.integration.helpers import tree
+from tests.integration.helpers import views
 
 WRITERS, ROUNDS = 8, 15
 
@@ -53,9 +53,9 @@ def test_racing_writers_leave_views_equal_to_the_database(settings: Settings) ->
                         assert not any(f.done() and f.exception() for f in done)
                 for future in done:
                     future.result()
-            written = tree(settings.runs_dir)
+            written = views(settings.runs_dir)
             supervisor.regenerate("race")  # what the database says, written afresh
-            assert tree(settings.runs_dir) == written, f"round {round_}"
+            assert views(settings.runs_dir) == written, f"round {round_}"
     finally:
         supervisor.close()
 
@@ -75,8 +75,8 @@ def test_a_record_in_one_phase_leaves_the_other_phases_alone(settings: Settings)
         after = supervisor.get_run("calm")
         assert after.phase("P3") == before
         assert after.phase("P1").minor_issues_count == 1
-        written = tree(settings.runs_dir)
+        written = views(settings.runs_dir)
         supervisor.regenerate("calm")
-        assert tree(settings.runs_dir) == written
+        assert views(settings.runs_dir) == written
     finally:
         supervisor.close()

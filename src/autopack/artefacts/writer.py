@@ -1,4 +1,8 @@
-"""Render a run's markdown views from its DB rows and write them atomically."""
+"""Render a run's views from its DB rows and write them atomically.
+
+Every write happens under the run folder's (or the backlog's) lock, so each file has one
+writer at a time, as `swap_in` needs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from autopack.artefacts.atomic import write_bytes_atomic, write_text_atomic
+from autopack.artefacts.atomic import swap_in
 from autopack.artefacts.layout import RunLayout, backlog_file
 from autopack.db.runs import RunView
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
@@ -133,7 +137,7 @@ class ArtefactWriter:
 
     def write_strategy(self, layout: RunLayout, version: int, document: str) -> None:
         """`project_implementation_strategy_v{N}.json`, the run's frozen strategy."""
-        write_text_atomic(layout.strategy_file(version), document)
+        swap_in(layout.strategy_file(version), document.encode())
 
     def write_all(self, layout: RunLayout, view: RunView) -> None:
         """Every view of the run, and the empty issues/ folder."""
@@ -142,7 +146,7 @@ class ArtefactWriter:
             self._write_tier(layout, view, tier.tier_id)
         for phase in view.phases:
             self._write_phase(layout, view, phase.phase_id)
-        write_text_atomic(layout.run_summary, render_run_summary(view))
+        swap_in(layout.run_summary, render_run_summary(view).encode())
         _put_json(layout.run_summary_json, summary_document(view))
 
     def write_phases(self, layout: RunLayout, view: RunView, phase_ids: Iterable[str]) -> None:
@@ -153,22 +157,22 @@ class ArtefactWriter:
             tiers.add(view.phase(phase_id).tier_id)
         for tier_id in sorted(tiers):
             self._write_tier(layout, view, tier_id)
-        write_text_atomic(layout.run_summary, render_run_summary(view))
+        swap_in(layout.run_summary, render_run_summary(view).encode())
         _put_json(layout.run_summary_json, summary_document(view))
 
     def _write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
         phase = view.phase(phase_id)
-        write_text_atomic(layout.phase_file(phase.phase_index, phase_id),
-                          render_phase(view, phase_id))
+        swap_in(layout.phase_file(phase.phase_index, phase_id),
+                render_phase(view, phase_id).encode())
 
     def _write_tier(self, layout: RunLayout, view: RunView, tier_id: str) -> None:
         tier = view.tier(tier_id)
-        write_text_atomic(layout.tier_file(tier.tier_index, tier.name, tier_id),
-                          render_tier(view, tier_id))
+        swap_in(layout.tier_file(tier.tier_index, tier.name, tier_id),
+                render_tier(view, tier_id).encode())
 
 
 def _put_json(path: Path, document: Any) -> None:
-    write_bytes_atomic(path, document_bytes(document))
+    swap_in(path, document_bytes(document))
 
 
 @contextmanager

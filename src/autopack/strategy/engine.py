@@ -280,18 +280,29 @@ def _category(p: PhaseSpec, rules: Ruleset, stage: int
             return rule.task_category, f"ruleset $.classification[{i}]: {hit}", rule.complexity
     if len(scope) >= d.BULK_SCOPE_ENTRIES:
         return TaskCategory.BULK_OPERATION, f"classified: {len(scope)} scope paths", None
-    # High-risk signals first (words or paths), then words, then paths of the rest.
-    risky = [c for c in d.CLASSIFIERS if c.category in d.HIGH_RISK]
-    others = [c for c in d.CLASSIFIERS if c.category not in d.HIGH_RISK]
-    passes = ([(c, True, True) for c in risky] + [(c, True, False) for c in others]
-              + [(c, False, True) for c in others])
-    for builtin, by_words, by_paths in passes:
-        hit = _first_word(builtin.words, title, description) if by_words else None
+    for builtin, words, by_words, by_paths in _BUILTIN_PASSES:
+        hit = None
+        if by_words and not (words.isdisjoint(title) and words.isdisjoint(description)):
+            hit = _first_word(builtin.words, title, description)
         if hit is None and by_paths:
             hit = _first_path(builtin.paths, scope)
         if hit:
             return builtin.category, f"classified: {hit}", None
     return TaskCategory.GENERAL, "classified: no rule matched", None
+
+
+def _builtin_passes() -> tuple[tuple[d.Classifier, frozenset[str], bool, bool], ...]:
+    """High-risk signals first (words or paths), then words, then paths of the rest; each
+    classifier with its lower-case words as a set, to skip it in one step."""
+    risky = [c for c in d.CLASSIFIERS if c.category in d.HIGH_RISK]
+    others = [c for c in d.CLASSIFIERS if c.category not in d.HIGH_RISK]
+    passes = ([(c, True, True) for c in risky] + [(c, True, False) for c in others]
+              + [(c, False, True) for c in others])
+    return tuple((c, frozenset(w.lower() for w in c.words), by_words, by_paths)
+                 for c, by_words, by_paths in passes)
+
+
+_BUILTIN_PASSES = _builtin_passes()
 
 
 def _first_word(words: Sequence[str], title: set[str], description: set[str]) -> str | None:
