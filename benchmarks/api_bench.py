@@ -115,8 +115,22 @@ def update_jobs(ids: list[str], per_run: int) -> list:
     return jobs
 
 
+SCRATCH: list[Path] = []
+
+
+def scratch(prefix: str) -> Path:
+    """A new temporary folder, removed when the whole benchmark ends.
+
+    Not sooner: on ext4 without a journal, file creation skips every inode freed in the
+    last minutes at a cost per inode, so removing one suite's tens of thousands of files
+    would slow the next suite's run starts for minutes.
+    """
+    SCRATCH.append(Path(tempfile.mkdtemp(prefix=prefix)))
+    return SCRATCH[-1]
+
+
 def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="autopack-bench-"))
+    workdir = scratch("autopack-bench-")
     bench = Bench(database_url, workdir)
     try:
         c, n = args.concurrency, args.requests
@@ -144,12 +158,11 @@ def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
             print(f"{name:32} {rps:8.0f} {p50:8.2f} {p99:8.2f} {rps / floor:8.2f}")
     finally:
         bench.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def grow_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
     """Uncached GET /runs/{id} on a new database of 20 runs, then grown to --grow-phases."""
-    workdir = Path(tempfile.mkdtemp(prefix="autopack-bench-"))
+    workdir = scratch("autopack-bench-")
     bench = Bench(database_url, workdir, cache_size=0)
     try:
         c = args.concurrency
@@ -169,18 +182,13 @@ def grow_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
               f"({change:+.1f}%); req/s {before[0]:.0f} -> {after[0]:.0f}")
     finally:
         bench.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager
 def fresh_database(kind: str) -> Iterator[str]:
     """The URL of a new, empty database of `kind`, removed afterwards."""
     if kind == "sqlite":
-        folder = tempfile.mkdtemp(prefix="autopack-bench-db-")
-        try:
-            yield f"sqlite:///{folder}/bench.db"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        yield f"sqlite:///{scratch('autopack-bench-db-')}/bench.db"
         return
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     name = f"autopack_bench_{uuid.uuid4().hex[:8]}"
@@ -203,13 +211,17 @@ def main() -> None:
     parser.add_argument("--grow-phases", type=int, default=50_000,
                         help="grow the database to this many phases (0: skip)")
     args = parser.parse_args()
-    for db in args.db or ["sqlite", "postgres"]:
-        label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[db]
-        with fresh_database(db) as url:
-            run_suite(label, url, args)
-        if args.grow_phases:
+    try:
+        for db in args.db or ["sqlite", "postgres"]:
+            label = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[db]
             with fresh_database(db) as url:
-                grow_suite(label, url, args)
+                run_suite(label, url, args)
+            if args.grow_phases:
+                with fresh_database(db) as url:
+                    grow_suite(label, url, args)
+    finally:
+        for folder in SCRATCH:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -267,6 +267,7 @@ def _execute_plan(
             data["run"][key] = value.value
     spec = RunSpec.model_validate(data)
     settings = _run_settings(repo, config)
+    _prepare_repo(repo)
     ruleset = _project_ruleset(repo, config)
     supervisor = Supervisor(settings)
     supervisor.start()
@@ -376,6 +377,8 @@ def resume(
     repo = repo.resolve()
     config = load_project_config(repo)
     settings = _run_settings(repo, config)
+    if _database_missing(settings):  # nothing ran here: write nothing, not even a database
+        raise NotFound("run", run_id)
     supervisor = Supervisor(settings)
     supervisor.start()
     try:
@@ -424,17 +427,24 @@ def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool,
 
 
 def _run_settings(repo: Path, config: ProjectConfig) -> Settings:
-    """A CLI run keeps its database and artefacts in the repository (both git-excluded)
-    unless AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR say otherwise."""
+    """A CLI run keeps its database and artefacts in the repository (both git-excluded,
+    see `_prepare_repo`) unless AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR say otherwise."""
     settings = _settings()
     updates: dict[str, object] = {}
     if "AUTOPACK_DATABASE_URL" not in os.environ:
-        (repo / ".autopack").mkdir(exist_ok=True)
         updates["database_url"] = f"sqlite:///{repo / '.autopack' / 'autopack.db'}"
     if "AUTOPACK_RUNS_DIR" not in os.environ:
         updates["runs_dir"] = repo / ".autonomous_runs"
     if config.budgets != ProjectConfig().budgets:
         updates["budgets"] = config.budgets
+    return settings.model_copy(update=updates)
+
+
+def _prepare_repo(repo: Path) -> None:
+    """Make the repository's `.autopack/` and keep it and `.autonomous_runs/` out of git
+    (in `.git/info/exclude`, which is never committed)."""
+    if "AUTOPACK_DATABASE_URL" not in os.environ:
+        (repo / ".autopack").mkdir(exist_ok=True)
     exclude = repo / ".git" / "info" / "exclude"
     if exclude.parent.is_dir():
         text = exclude.read_text() if exclude.exists() else ""
@@ -442,7 +452,6 @@ def _run_settings(repo: Path, config: ProjectConfig) -> Settings:
         if missing:
             write_text_atomic(exclude, text + ("" if text.endswith("\n") or not text else "\n")
                               + "".join(f"{p}\n" for p in missing))
-    return settings.model_copy(update=updates)
 
 
 @app.command()

@@ -57,6 +57,20 @@ def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_resuming_an_unknown_run_where_nothing_ran_writes_nothing(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    exclude = repo / ".git" / "info" / "exclude"
+    before = exclude.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    result = _cli("resume", "nope", "--repo", str(repo), env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "run 'nope' not found" in result.stderr
+    assert sorted(p.name for p in repo.iterdir()) == [".git"]  # no .autopack/, no database
+    assert exclude.read_bytes() == before
+
+
 @pytest.mark.parametrize(("variable", "value"), [
     ("AUTOPACK_BUDGETS__RUN__TOKEN_CAP", "-1"),
     ("AUTOPACK_API_WRITERS", "0"),
