@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from autopack.artefacts import atomic
 from autopack.artefacts.atomic import spare_of, swap_in
 
@@ -71,3 +73,24 @@ def test_an_outsider_opening_a_leased_spare_waits_and_the_writer_lives(tmp_path:
     finally:
         os.close(fd)
         signal.signal(signal.SIGURG, previous)
+
+
+def test_a_planted_symlink_is_never_written_through(tmp_path: Path) -> None:
+    """A symlink at the spare's or the temp file's name must not carry a view's bytes
+    outside the folder."""
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(b"keep me\n")
+    views = tmp_path / "run"
+    views.mkdir()
+    target = views / "run_summary.md"
+    swap_in(target, b"one\n")
+    spare_of(target).symlink_to(outside)
+    swap_in(target, b"two\n")
+    swap_in(target, b"three\n")
+    assert target.read_bytes() == b"three\n"
+    assert outside.read_bytes() == b"keep me\n"
+    tmp = views / f".x.md.{os.getpid()}.{threading.get_ident()}.tmp"
+    tmp.symlink_to(outside)
+    with pytest.raises(OSError):  # refused rather than followed
+        atomic.write_bytes_atomic(views / "x.md", b"new\n")
+    assert outside.read_bytes() == b"keep me\n"

@@ -32,14 +32,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so readers see the old or the new file, never a part.
 
     The temp name is unique per process and thread, so concurrent writers never share
-    one. No fsync: these files are views regenerable from the database.
+    one; a symlink planted at that name is refused, not followed. No fsync: these files
+    are views regenerable from the database.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = os.open(tmp, flags, 0o644)
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = os.open(tmp, flags, 0o644)
     try:
         try:
             _write_all(fd, data)
@@ -74,8 +76,10 @@ def swap_in(path: Path, data: bytes) -> None:
         return
     spare = spare_of(path)
     try:
-        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    except FileNotFoundError:  # the folder does not exist yet
+        fd = os.open(spare, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:  # no folder yet, or the spare is a symlink (never followed)
+        if exc.errno not in (errno.ENOENT, errno.ELOOP):
+            raise
         write_bytes_atomic(path, data)
         return
     leased = False
