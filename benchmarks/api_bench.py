@@ -3,8 +3,8 @@
 Starts `autopack serve` (one uvicorn process) on a fresh database, drives it from an
 asyncio client at a fixed concurrency, and prints requests/s, p50 and p99 for
 GET /health, POST /runs/start (3 tiers, 25 phases), GET /runs/{id} and update_status,
-each also as a ratio to /health. Then it grows the database to --grow-phases phases and
-measures GET /runs/{id} again, reporting the change in p50.
+each also as a ratio to /health. Then it compares GET /runs/{id} on a database of 20 runs
+with the same runs on a database grown to --grow-phases phases, in alternating rounds.
 
     python benchmarks/api_bench.py --db sqlite --db postgres
 """
@@ -160,28 +160,38 @@ def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
         bench.stop()
 
 
-def grow_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
-    """Uncached GET /runs/{id} on a new database of 20 runs, then grown to --grow-phases."""
-    workdir = scratch("autopack-bench-")
-    bench = Bench(database_url, workdir, cache_size=0)
-    try:
-        c = args.concurrency
-        sample = [f"sample-{k}" for k in range(20)]
-        asyncio.run(measure(bench.base, c, start_jobs(sample)))
-        gets = [lambda cl, i=sample[k % len(sample)]: cl.get(f"/runs/{i}")
-                for k in range(args.requests)]
-        asyncio.run(measure(bench.base, c, gets[: len(gets) // 5]))  # warm-up
-        before = asyncio.run(measure(bench.base, c, gets))
-        more = max(0, args.grow_phases // 25 - len(sample))
-        asyncio.run(measure(bench.base, c,
-                            start_jobs([f"grow-{uuid.uuid4().hex[:12]}" for _ in range(more)])))
-        after = asyncio.run(measure(bench.base, c, gets))
-        change = (after[1] - before[1]) / before[1] * 100
-        print(f"{label}: GET /runs/{{id}} (no cache) p50 at {len(sample) * 25} phases "
-              f"{before[1]:.2f} ms, at {(len(sample) + more) * 25} phases {after[1]:.2f} ms "
-              f"({change:+.1f}%); req/s {before[0]:.0f} -> {after[0]:.0f}")
-    finally:
-        bench.stop()
+def grow_suite(label: str, kind: str, args: argparse.Namespace, rounds: int = 5) -> None:
+    """Uncached GET /runs/{id} of the same 20 runs on two databases: one holding only
+    them, one grown to --grow-phases. One server each, measured in alternating rounds so
+    the machine's drift falls on both alike; the medians of the rounds are compared."""
+    sample = [f"sample-{k}" for k in range(20)]
+    more = max(0, args.grow_phases // 25 - len(sample))
+    c = args.concurrency
+    with fresh_database(kind) as small_url, fresh_database(kind) as big_url:
+        small = Bench(small_url, scratch("autopack-bench-"), cache_size=0)
+        big = Bench(big_url, scratch("autopack-bench-"), cache_size=0)
+        try:
+            for bench in (small, big):
+                asyncio.run(measure(bench.base, c, start_jobs(sample)))
+            asyncio.run(measure(big.base, c, start_jobs(
+                [f"grow-{uuid.uuid4().hex[:12]}" for _ in range(more)])))
+            per_round = max(c, args.requests // rounds)
+            gets = [lambda cl, i=sample[k % len(sample)]: cl.get(f"/runs/{i}")
+                    for k in range(per_round)]
+            for bench in (small, big):
+                asyncio.run(measure(bench.base, c, gets[: per_round // 2]))  # warm-up
+            p50s: dict[str, list[float]] = {"small": [], "big": []}
+            for _ in range(rounds):
+                p50s["small"].append(asyncio.run(measure(small.base, c, gets))[1])
+                p50s["big"].append(asyncio.run(measure(big.base, c, gets))[1])
+        finally:
+            small.stop()
+            big.stop()
+    before, after = statistics.median(p50s["small"]), statistics.median(p50s["big"])
+    change = (after - before) / before * 100
+    print(f"{label}: GET /runs/{{id}} (no cache), median p50 of {rounds} alternating rounds: "
+          f"{len(sample) * 25} phases {before:.2f} ms, {(len(sample) + more) * 25} phases "
+          f"{after:.2f} ms ({change:+.1f}%)")
 
 
 @contextmanager
@@ -217,8 +227,7 @@ def main() -> None:
             with fresh_database(db) as url:
                 run_suite(label, url, args)
             if args.grow_phases:
-                with fresh_database(db) as url:
-                    grow_suite(label, url, args)
+                grow_suite(label, db, args)
     finally:
         for folder in SCRATCH:
             shutil.rmtree(folder, ignore_errors=True)
