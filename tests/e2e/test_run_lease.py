@@ -9,8 +9,15 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from autopack.artefacts.layout import RunLayout
+from autopack.domain.errors import NotFound
+from autopack.project_config import load_project_config
+from autopack.settings import Settings
+from autopack.supervisor.engine import Engine, EngineOptions
 from autopack.supervisor.lease import drive_lease
+from autopack.supervisor.service import Supervisor
 from tests.e2e.run_helpers import AUTOPACK, project, script
 
 
@@ -86,3 +93,18 @@ def test_the_server_leaves_a_run_driven_elsewhere_alone(server, tmp_path: Path) 
         seen = http.get("/runs/held/wait", params={"timeout": 300}).json()
     assert seen["state"] == "PHASE_QUEUEING"
     assert [(p["state"], p["builder_attempts"]) for p in seen["phases"]] == [("QUEUED", 0)]
+
+
+def test_driving_an_unknown_run_is_refused_and_creates_nothing(tmp_path: Path) -> None:
+    """NotFound before the lease: no run folder, no lock file for a run that is not."""
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db' / 'autopack.db'}",
+                        runs_dir=tmp_path / "runs", data_dir=tmp_path / "data")
+    supervisor = Supervisor(settings)
+    supervisor.start()
+    try:
+        engine = Engine(supervisor, load_project_config(tmp_path), EngineOptions())
+        with pytest.raises(NotFound, match="nope"):
+            engine.run("nope")
+    finally:
+        supervisor.close()
+    assert not (tmp_path / "runs").exists()

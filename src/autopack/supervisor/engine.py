@@ -111,7 +111,9 @@ class Engine:
         to the integration branch; the incident pack of a failed run); return it as it
         ended. A run that is already terminal only gets its record brought up to date.
 
-        Holds the run's lease throughout: RunBusy when another engine is driving it."""
+        Holds the run's lease throughout: RunBusy when another engine is driving it.
+        NotFound for an unknown run, before the lease would create its folder."""
+        self.sup.get_run(run_id)
         with drive_lease(self.sup.artefacts.layout(run_id)):
             if not RunState(self.sup.get_run(run_id).run.state).is_terminal:
                 self._drive(run_id)
