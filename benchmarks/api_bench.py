@@ -69,6 +69,14 @@ class Bench:
                 time.sleep(0.1)
         raise RuntimeError("server did not start")
 
+    def cpu_seconds(self) -> float | None:
+        """The server process's CPU time so far (user + system), where /proc tells."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
@@ -98,6 +106,21 @@ async def measure(base: str, concurrency: int, jobs: list[Callable[[httpx.AsyncC
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return len(latencies) / elapsed, statistics.median(latencies) * 1000, p99 * 1000
+
+
+Result = tuple[float, float, float, float | None, float]
+
+
+def timed(bench: Bench, concurrency: int, jobs: list) -> Result:
+    """`measure`, plus the CPU milliseconds per request spent by the server and by this
+    client (on two cores both count: a cheap endpoint is bound by the client)."""
+    server, client = bench.cpu_seconds(), time.process_time()
+    rps, p50, p99 = asyncio.run(measure(bench.base, concurrency, jobs))
+    client = (time.process_time() - client) * 1000 / len(jobs)
+    after = bench.cpu_seconds()
+    per_request = None if server is None or after is None else (after - server) * 1000 / len(
+        jobs)
+    return rps, p50, p99, per_request, client
 
 
 def start_jobs(ids: list[str]) -> list:
@@ -134,28 +157,30 @@ def run_suite(label: str, database_url: str, args: argparse.Namespace) -> None:
     bench = Bench(database_url, workdir)
     try:
         c, n = args.concurrency, args.requests
-        results: dict[str, tuple[float, float, float]] = {}
+        results: dict[str, Result] = {}
         health = [lambda cl: cl.get("/health")] * n
         asyncio.run(measure(bench.base, c, health[: n // 5]))  # warm-up
-        results["GET /health"] = asyncio.run(measure(bench.base, c, health))
+        results["GET /health"] = timed(bench, c, health)
         ids = [f"bench-{uuid.uuid4().hex[:12]}" for _ in range(max(n // 4, c))]
-        results["POST /runs/start (25 phases)"] = asyncio.run(
-            measure(bench.base, c, start_jobs(ids)))
+        results["POST /runs/start (25 phases)"] = timed(bench, c, start_jobs(ids))
         gets = [lambda cl, i=ids[k % len(ids)]: cl.get(f"/runs/{i}") for k in range(n)]
-        results["GET /runs/{id}"] = asyncio.run(measure(bench.base, c, gets))
+        results["GET /runs/{id}"] = timed(bench, c, gets)
         uncached = Bench(database_url, workdir, cache_size=0)
         try:
-            results["GET /runs/{id} (no cache)"] = asyncio.run(measure(uncached.base, c, gets))
+            results["GET /runs/{id} (no cache)"] = timed(uncached, c, gets)
         finally:
             uncached.stop()
         per_run = max(1, min(100, n // len(ids)))
-        results["POST update_status"] = asyncio.run(
-            measure(bench.base, c, update_jobs(ids, per_run)))
+        results["POST update_status"] = timed(bench, c, update_jobs(ids, per_run))
         floor = results["GET /health"][0]
-        print(f"\n== {label}: concurrency {c}, {n} requests per endpoint")
-        print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/health':>8}")
-        for name, (rps, p50, p99) in results.items():
-            print(f"{name:32} {rps:8.0f} {p50:8.2f} {p99:8.2f} {rps / floor:8.2f}")
+        print(f"\n== {label}: concurrency {c}, {n} requests per endpoint "
+              "(CPU: milliseconds per request, server process and this client)")
+        print(f"{'endpoint':32} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'/health':>8}"
+              f" {'srv CPU':>8} {'cli CPU':>8}")
+        for name, (rps, p50, p99, server, client) in results.items():
+            served = "-" if server is None else f"{server:.2f}"
+            print(f"{name:32} {rps:8.0f} {p50:8.2f} {p99:8.2f} {rps / floor:8.2f}"
+                  f" {served:>8} {client:8.2f}")
     finally:
         bench.stop()
 
