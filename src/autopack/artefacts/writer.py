@@ -137,7 +137,7 @@ class ArtefactWriter:
 
     def write_strategy(self, layout: RunLayout, version: int, document: str) -> None:
         """`project_implementation_strategy_v{N}.json`, the run's frozen strategy."""
-        swap_in(layout.strategy_file(version), document.encode())
+        _put_text(layout.strategy_file(version), document)
 
     def write_all(self, layout: RunLayout, view: RunView) -> None:
         """Every view of the run, and the empty issues/ folder."""
@@ -146,7 +146,7 @@ class ArtefactWriter:
             self._write_tier(layout, view, tier.tier_id)
         for phase in view.phases:
             self._write_phase(layout, view, phase.phase_id)
-        swap_in(layout.run_summary, render_run_summary(view).encode())
+        _put_text(layout.run_summary, render_run_summary(view))
         _put_json(layout.run_summary_json, summary_document(view))
 
     def write_phases(self, layout: RunLayout, view: RunView, phase_ids: Iterable[str]) -> None:
@@ -157,18 +157,21 @@ class ArtefactWriter:
             tiers.add(view.phase(phase_id).tier_id)
         for tier_id in sorted(tiers):
             self._write_tier(layout, view, tier_id)
-        swap_in(layout.run_summary, render_run_summary(view).encode())
+        _put_text(layout.run_summary, render_run_summary(view))
         _put_json(layout.run_summary_json, summary_document(view))
 
     def _write_phase(self, layout: RunLayout, view: RunView, phase_id: str) -> None:
         phase = view.phase(phase_id)
-        swap_in(layout.phase_file(phase.phase_index, phase_id),
-                render_phase(view, phase_id).encode())
+        _put_text(layout.phase_file(phase.phase_index, phase_id), render_phase(view, phase_id))
 
     def _write_tier(self, layout: RunLayout, view: RunView, tier_id: str) -> None:
         tier = view.tier(tier_id)
-        swap_in(layout.tier_file(tier.tier_index, tier.name, tier_id),
-                render_tier(view, tier_id).encode())
+        _put_text(layout.tier_file(tier.tier_index, tier.name, tier_id),
+                  render_tier(view, tier_id))
+
+
+def _put_text(path: Path, text: str) -> None:
+    swap_in(path, text.encode())
 
 
 def _put_json(path: Path, document: Any) -> None:
