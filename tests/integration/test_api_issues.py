@@ -221,3 +221,27 @@ def test_issue_in_a_terminal_run_is_409(server: LiveServer, tmp_path: Path) -> N
         http.post("/runs/start", json=run_body("run-1", tiers=1, phases_per_tier=(1,)))
         http.post("/runs/run-1/phases/P1/update_status", json={"state": "SKIPPED"})
     _refused(server, tmp_path, "/runs/run-1/phases/P1/record_issue", GOOD, 409)
+
+
+def test_a_count_adding_over_100_unkeyed_issues_is_422_and_changes_nothing(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Each placeholder is recorded like a keyed issue: one request of a huge count
+    would hold the writer for minutes."""
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        http.post("/runs/run-1/phases/P1/update_status",
+                  json={"state": "EXECUTING", "minor_issues_count": 100}).raise_for_status()
+    for field in ("minor_issues_count", "major_issues_count"):
+        body = {"state": "GATE", field: 10**12}
+        detail = _refused(server, tmp_path, "/runs/run-1/phases/P1/update_status", body, 422)
+        assert detail["field"] == field, detail
+        assert "record_issue" in detail["detail"]
+    detail = _refused(server, tmp_path, "/runs/run-1/phases/P1/update_status",
+                      {"state": "GATE", "minor_issues_count": 201}, 422)
+    assert "would add 101 issues" in detail["detail"]
+    with server.client() as http:  # up to 100 more in one request is fine
+        moved = http.post("/runs/run-1/phases/P1/update_status",
+                          json={"state": "GATE", "minor_issues_count": 200})
+        moved.raise_for_status()
+    assert moved.json()["phase"]["minor_issues_count"] == 200

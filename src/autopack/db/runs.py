@@ -308,6 +308,7 @@ def update_phase_status(
     phase = next((p for p in phases if p.phase_id == phase_id), None)
     if phase is None:
         raise NotFound("phase", phase_id)
+    _check_reported_counts(phase, change)
     current = PhaseState(phase.state)
     moving = change.state is not current
     states = {p.phase_id: PhaseState(p.state) for p in phases}
@@ -429,6 +430,24 @@ def record_promotion(
     }, f"run {run_id!r}")
     conn.execute(insert(_EVENTS), [_event(run_id, "run", run_id, run.state, run.state, actor,
                                              now, f"promoted to main at {commit} ({action})")])
+
+
+MAX_UNKEYED_ISSUES = 100
+"""Placeholder issues one update_status may add per severity: each is recorded like a
+keyed issue (rows, backlog, files), so an unbounded count would hold the writer for
+minutes."""
+
+
+def _check_reported_counts(phase: Any, change: PhaseStatusUpdate) -> None:
+    for field, have, wanted in (
+        ("minor_issues_count", phase.minor_issues_count, change.minor_issues_count),
+        ("major_issues_count", phase.major_issues_count, change.major_issues_count),
+    ):
+        if wanted is not None and wanted - have > MAX_UNKEYED_ISSUES:
+            raise InvalidInput(field, (
+                f"{wanted} would add {wanted - have} issues without keys to phase "
+                f"{phase.phase_id} (it has {have}); at most {MAX_UNKEYED_ISSUES} per "
+                "request: record issues by key with record_issue"))
 
 
 def _record_reported_counts(
