@@ -117,3 +117,34 @@ def test_an_existing_integration_branch_is_never_reused(
             sup.create_run(RunSpec.model_validate(_body(repo)), actor="t")
     finally:
         sup.close()
+
+
+@pytest.mark.parametrize("blocking", ["autopack/integration/pre/x", "autopack/integration"])
+def test_a_branch_in_the_way_of_the_integration_branch_is_409_and_writes_nothing(
+    server: LiveServer, tmp_path: Path, blocking: str
+) -> None:
+    """git cannot hold both `a` and `a/b` as branches: the run is refused before any row,
+    file or ref is written (it used to be committed, then left without its branch)."""
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "branch", blocking, "main")
+    refs_before = git(repo, "for-each-ref")
+    rows_before = row_counts(server.settings.database_url)
+    with server.client() as http:
+        refused = http.post("/runs/start", json=_body(repo, "pre"))
+        assert refused.status_code == 409, refused.text
+        assert f"refs/heads/{blocking} exists" in refused.json()["detail"]
+        assert http.get("/runs/pre").status_code == 404
+    assert row_counts(server.settings.database_url) == rows_before
+    assert not (server.settings.runs_dir / "pre").exists()
+    assert git(repo, "for-each-ref") == refs_before
+
+
+def test_a_refused_run_id_leaves_the_repository_usable_for_the_next(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "repo")
+    git(repo, "branch", "autopack/integration/pre/x", "main")
+    with server.client() as http:
+        assert http.post("/runs/start", json=_body(repo, "pre")).status_code == 409
+        http.post("/runs/start", json=_body(repo, "pre-2")).raise_for_status()
+    assert git(repo, "rev-parse", "autopack/integration/pre-2") == git(repo, "rev-parse", "main")

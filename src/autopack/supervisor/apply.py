@@ -123,12 +123,23 @@ class GovernedApply:
         if refs.current(git, integration_ref(spec.run.run_id)) is not None:
             raise Conflict(f"{integration_ref(spec.run.run_id)} already exists in "
                            f"{spec.repo.path}; choose another run_id")
+        in_the_way = refs.in_the_way(git, integration_ref(spec.run.run_id))
+        if in_the_way is not None:
+            raise Conflict(f"run.run_id: {integration_ref(spec.run.run_id)} cannot be created "
+                           f"in {spec.repo.path}: {in_the_way} exists (git keeps a branch "
+                           "and a folder of branches apart); choose another run_id")
         Worktrees(git, self.settings.data_dir).cleanup_stale()
         return RepoBinding(str(path.resolve()), spec.repo.main_branch, base)
 
     def start(self, run_id: str, binding: RepoBinding) -> None:
         """Create the run's integration branch at its base commit."""
         create_integration_branch(self.git(binding.path), run_id, binding.base_commit)
+
+    def unstart(self, run_id: str, binding: RepoBinding) -> None:
+        """Remove the branch `start` made for a run whose creation then failed (only
+        while it is still at the base commit)."""
+        refs.delete_ref(self.git(binding.path), integration_ref(run_id), binding.base_commit,
+                        reason=f"autopack: run {run_id} was not created")
 
     # -- attempts ----------------------------------------------------------------------
 

@@ -64,13 +64,22 @@ class Supervisor:
         """
         rules, source = ruleset or self.ruleset()
         binding = self.apply.bind(spec, after_run)
-        with self.db.write() as conn:
-            runs.create_run(conn, spec, effective_aging(rules, self.settings.aging), actor,
-                            lambda backlog: self._compile(spec, rules, source, backlog),
-                            strategy_json, binding,
-                            json.dumps(inputs, sort_keys=True) if inputs is not None else None)
-        if binding is not None:
-            self.apply.start(spec.run.run_id, binding)
+        aging = effective_aging(rules, self.settings.aging)
+        stored = json.dumps(inputs, sort_keys=True) if inputs is not None else None
+        branched = False
+        try:
+            with self.db.write() as conn:
+                runs.create_run(conn, spec, aging, actor,
+                                lambda backlog: self._compile(spec, rules, source, backlog),
+                                strategy_json, binding, stored)
+                if binding is not None:
+                    # before the commit: a branch git refuses leaves no run behind
+                    self.apply.start(spec.run.run_id, binding)
+                    branched = True
+        except BaseException:
+            if branched and binding is not None:
+                self.apply.unstart(spec.run.run_id, binding)
+            raise
         return self.regenerate(spec.run.run_id)
 
     def ruleset(self) -> tuple[Ruleset, str]:

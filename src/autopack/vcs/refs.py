@@ -32,6 +32,18 @@ def current(git: Git, ref: str) -> str | None:
     return done.text if done.returncode == 0 else None
 
 
+def in_the_way(git: Git, ref: str) -> str | None:
+    """A ref that keeps `ref` from being created: one named like a folder of `ref`'s
+    path (`refs/heads/a` blocks `refs/heads/a/b`) or one inside `ref` as a folder."""
+    parts = ref.split("/")
+    for end in range(3, len(parts)):
+        above = "/".join(parts[:end])
+        if git.run("show-ref", "--verify", "-q", above, check=False).returncode == 0:
+            return above
+    below = git.text("for-each-ref", "--count=1", "--format=%(refname)", f"{ref}/")
+    return below or None
+
+
 def update_ref(
     git: Git,
     ref: str,
