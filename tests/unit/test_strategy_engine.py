@@ -289,6 +289,12 @@ def test_no_debt_phase_below_stage_2_without_paths_or_without_room() -> None:
         "debt_cleanup"]
     full = compile_(plan({}, max_phases=1), backlog=backlog)
     assert len(full["phases"]) == 1 and "max_phases" in full["backlog"]["debt_cleanup"]
+    # one index more than the largest would not be a valid plan (it was a 500)
+    top = compile_(plan({"phase_index": 9_999}), backlog=backlog)
+    assert len(top["phases"]) == 1 and "reach 9999" in top["backlog"]["debt_cleanup"]
+    top_tier = plan({})
+    top_tier.tiers[0].tier_index = 9_999
+    assert len(compile_(top_tier, backlog=backlog)["phases"]) == 1
     split = compile_(plan({}, {}, tiers=2, max_phases=1), backlog=backlog)
     assert split["phases"][-1]["phase_id"] == "debt-cleanup"  # the plan is split anyway
     assert split["split"][-1]["phase_ids"] == ["debt-cleanup"]

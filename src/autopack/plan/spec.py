@@ -22,6 +22,8 @@ from autopack.plan import jsonfile
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=20_000)]
+MAX_INDEX = 9_999
+"""The largest tier_index and phase_index (file names keep them to four digits)."""
 
 
 def _scope_entry(value: str) -> str:
@@ -63,7 +65,7 @@ class TierSpec(_Strict):
     """One tier of a run spec."""
 
     tier_id: EntityId
-    tier_index: int = Field(ge=0, le=9_999)
+    tier_index: int = Field(ge=0, le=MAX_INDEX)
     name: Name
     description: Description = ""
 
@@ -72,7 +74,7 @@ class PhaseSpec(_Strict):
     """One phase of a run spec; missing labels are filled by the StrategyEngine later."""
 
     phase_id: EntityId
-    phase_index: int = Field(ge=0, le=9_999)
+    phase_index: int = Field(ge=0, le=MAX_INDEX)
     tier_id: EntityId
     name: Name
     description: Description = ""

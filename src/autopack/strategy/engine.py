@@ -26,7 +26,7 @@ from autopack.domain.categories import (
 from autopack.domain.paths import path_problem
 from autopack.issues.rules import AgingPolicy, Severity
 from autopack.jsontext import document_text
-from autopack.plan.spec import PhaseSpec, RunSpec, TierSpec
+from autopack.plan.spec import MAX_INDEX, PhaseSpec, RunSpec, TierSpec
 from autopack.strategy import defaults as d
 from autopack.strategy.ruleset import CiProfile, PhaseSettings, Ruleset
 from autopack.strategy.split import RunPart, split_plan
@@ -404,11 +404,15 @@ def _debt_phase(phases: list[PhaseSpec], tiers: list[TierSpec], aged: list[Backl
         return None, "not inserted: the aged issues' evidence names no repository path"
     if not room:
         return None, "not inserted: the plan has exactly max_phases phases"
+    tier_index = max(t.tier_index for t in tiers) + 1
+    phase_index = max(p.phase_index for p in phases) + 1
+    if max(tier_index, phase_index) > MAX_INDEX:
+        return None, f"not inserted: the plan's tier or phase indexes reach {MAX_INDEX}"
     keys = ", ".join(b.issue_key for b in aged)
-    tier = TierSpec(tier_id=DEBT_TIER_ID, tier_index=max(t.tier_index for t in tiers) + 1,
+    tier = TierSpec(tier_id=DEBT_TIER_ID, tier_index=tier_index,
                     name="Debt cleanup", description="Issues aged past the thresholds")
     phase = PhaseSpec(
-        phase_id=DEBT_PHASE_ID, phase_index=max(p.phase_index for p in phases) + 1,
+        phase_id=DEBT_PHASE_ID, phase_index=phase_index,
         tier_id=DEBT_TIER_ID, name="Clean up aged issues",
         description=f"Resolve the aged backlog issues: {keys}"[:20_000],
         task_category=TaskCategory.DEBT_CLEANUP, complexity=Complexity.MEDIUM,
