@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from autopack.domain.errors import PlanError
+from autopack.ci.promotion_check import check_run_dir
+from autopack.domain.errors import ConfigError, InvalidInput, PlanError
 from autopack.plan.load import load_plan
+from autopack.strategy.ruleset import load_ruleset
 
 GOOD = """\
 # Plan: Todo API
@@ -104,3 +106,24 @@ def test_json_and_yaml_run_specs(tmp_path: Path) -> None:
         load_plan(wrong)
     with pytest.raises(PlanError, match=r"a plan is a \.md"):
         load_plan(_write(tmp_path, "x", "plan.txt"))
+
+
+@pytest.mark.parametrize("name", ["plan.json", "plan.yaml"])
+def test_a_plan_nested_too_deeply_is_a_plan_error(tmp_path: Path, name: str) -> None:
+    deep = _write(tmp_path, "[" * 100_000 + "]" * 100_000, name)
+    with pytest.raises(PlanError, match="nested too deeply") as refused:
+        load_plan(deep)
+    assert refused.value.where == str(deep)
+
+
+def test_a_ruleset_or_run_summary_nested_too_deeply_is_refused_naming_it(
+    tmp_path: Path
+) -> None:
+    deep = '{"a":' * 100_000 + "1" + "}" * 100_000
+    ruleset = _write(tmp_path, deep, "ruleset.json")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_ruleset(ruleset)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run_summary.json").write_text(deep)
+    with pytest.raises(InvalidInput, match="nested too deeply"):
+        check_run_dir(tmp_path / "run")

@@ -47,4 +47,6 @@ def load(model: type[Model], path: Path, what: str, error: type[InvalidInput]) -
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from None
+    except RecursionError:
+        raise error(str(path), f"the {what} is nested too deeply to read") from None
     return validate(model, data, str(path), error)

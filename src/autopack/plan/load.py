@@ -71,6 +71,8 @@ def _yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise PlanError(where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise PlanError(str(path), "the plan is nested too deeply to read") from None
 
 
 def _slug(title: str, path: Path) -> str:
