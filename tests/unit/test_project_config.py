@@ -66,6 +66,11 @@ incident_token_cap = 5000
     ("[auditor]\nname = 'command'\n", "$.auditor", 'needs `command = "..."`'),
     ("[gate]\nstatic_checks = ['ruff {files}']\n", "$.gate.static_checks",
      "unknown placeholder {files}"),
+    # each of these crashed a run midway (IndexError, ValueError from the OS) before
+    ("[ci]\nprofiles = {}\n", "$.ci.profiles", "at least 1 item"),
+    ("[ci]\nenv = {\"A=B\" = \"x\"}\n", "$.ci.env", "'A=B' is not an environment variable"),
+    ("[ci]\nenv = {A = \"x\\u0000y\"}\n", "$.ci.env", "A: a value holds no NUL"),
+    ("[ci]\npass_env = [\"1X\"]\n", "$.ci.pass_env", "'1X' is not an environment"),
 ])
 def test_bad_values_name_the_key(text: str, where: str, message: str) -> None:
     with pytest.raises(ConfigError) as refused:

@@ -8,12 +8,14 @@ pytest markers `unit`, `integration`, `e2e`, `safety_critical`.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 Command = Annotated[str, Field(min_length=1, max_length=4_000)]
 
 
@@ -84,9 +86,26 @@ class CiConfig(BaseModel):
     isolation: Literal["none", "bwrap", "docker"] = "none"
     image: str | None = Field(None, min_length=1, max_length=500, validate_default=True)
     """The container image when isolation = "docker"."""
-    pass_env: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
-    profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES))
+    pass_env: list[str] = Field(default_factory=list, max_length=200)
+    env: dict[str, str] = Field(default_factory=dict, max_length=200)
+    profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES),
+                                         min_length=1)
+
+    @field_validator("pass_env")
+    @classmethod
+    def _variable_names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            _check_variable(name)
+        return names
+
+    @field_validator("env")
+    @classmethod
+    def _variables(cls, env: dict[str, str]) -> dict[str, str]:
+        for name, value in env.items():
+            _check_variable(name)
+            if "\0" in value or len(value) > 32_768:
+                raise ValueError(f"{name}: a value holds no NUL and at most 32768 characters")
+        return env
 
     @field_validator("image")
     @classmethod
@@ -94,3 +113,9 @@ class CiConfig(BaseModel):
         if value is None and info.data.get("isolation") == "docker":
             raise ValueError('isolation = "docker" needs an image')
         return value
+
+
+def _check_variable(name: str) -> None:
+    if not _VARIABLE.fullmatch(name):
+        raise ValueError(f"{name!r} is not an environment variable name "
+                         "(letters, digits and _, not starting with a digit)")
