@@ -6,6 +6,7 @@ import getpass
 import ipaddress
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -60,6 +62,23 @@ def _settings() -> Settings:
         first = exc.errors()[0]
         key = "AUTOPACK_" + "__".join(str(p) for p in first["loc"]).upper()
         raise InvalidInput(key, first["msg"]) from exc
+    except SettingsError as exc:  # a structured setting whose value is not JSON
+        field = re.search(r'field "([^"]+)"', str(exc))
+        prefix = f"AUTOPACK_{field.group(1)}".upper() if field else "AUTOPACK_"
+        raise InvalidInput(_not_json(prefix), "not valid JSON (a list or a section takes a "
+                           "JSON value; or set one key per variable, e.g. "
+                           "AUTOPACK_BUDGETS__RUN__TOKEN_CAP=2000000)") from exc
+
+
+def _not_json(prefix: str) -> str:
+    """The first AUTOPACK_ variable under `prefix` whose value does not parse as JSON."""
+    for name, value in sorted(os.environ.items()):
+        if name.upper() == prefix or name.upper().startswith(f"{prefix}__"):
+            try:
+                json.loads(value)
+            except ValueError:
+                return name
+    return prefix
 
 
 def _database_missing(settings: Settings) -> bool:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from autopack.domain.budgets import BudgetDefaults
 from autopack.issues.rules import AgingPolicy
@@ -59,6 +61,24 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_backend(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql")):
-            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            url = None
+        if url is None or url.drivername not in ("sqlite", "sqlite+pysqlite",
+                                                 "postgresql+psycopg"):
+            raise ValueError("must be a sqlite:///PATH or postgresql+psycopg:// URL")
+        if url.drivername.startswith("sqlite") and url.database in (None, "", ":memory:"):
+            raise ValueError("a sqlite URL names a database file: sqlite:///PATH")
+        return value
+
+    @field_validator("runs_dir", "data_dir")
+    @classmethod
+    def _a_folder(cls, value: Path) -> Path:
+        """A folder, or one that can be made: nothing on its way is a file."""
+        for path in (value, *value.parents):
+            if path.exists():
+                if not path.is_dir():
+                    raise ValueError(f"{path} is not a folder")
+                break
         return value

@@ -75,6 +75,14 @@ def test_resuming_an_unknown_run_where_nothing_ran_writes_nothing(tmp_path: Path
     ("AUTOPACK_BUDGETS__RUN__TOKEN_CAP", "-1"),
     ("AUTOPACK_API_WRITERS", "0"),
     ("AUTOPACK_API_WRITERS", "many"),
+    # each of these was a traceback before
+    ("AUTOPACK_GATE__FORBIDDEN_PATHS", "notjson"),
+    ("AUTOPACK_BUDGETS", "notjson"),
+    ("AUTOPACK_DATABASE_URL", "sqlite:///"),
+    ("AUTOPACK_DATABASE_URL", "sqlitefoo://x"),
+    ("AUTOPACK_DATABASE_URL", "postgresql://postgres@127.0.0.1/x"),  # no psycopg driver
+    ("AUTOPACK_RUNS_DIR", "/proc/version/runs"),  # under a file
+    ("AUTOPACK_DATA_DIR", "/proc/version"),
 ])
 def test_bad_configuration_names_the_variable(tmp_path: Path, variable: str,
                                               value: str) -> None:
@@ -84,6 +92,17 @@ def test_bad_configuration_names_the_variable(tmp_path: Path, variable: str,
         assert result.returncode == 2
         assert variable in result.stderr
         assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "x.db").write_text("not a database")
+    env = {**os.environ, "AUTOPACK_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = _cli("runs", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot open database" in result.stderr and "file is not a database" in (
+        result.stderr)
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "x.db").read_text() == "not a database"
 
 
 def test_serve_refuses_a_non_loopback_address(tmp_path: Path) -> None:

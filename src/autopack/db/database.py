@@ -14,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from autopack.domain.errors import AutopackError
 
@@ -88,7 +88,7 @@ class Database:
                     return
                 config.attributes["connection"] = conn
                 command.upgrade(config, "head")
-        except OperationalError as exc:
+        except DBAPIError as exc:  # unreachable, or not a database at all
             raise DatabaseUnavailable(f"cannot open database {self.safe_url}: {exc.orig}") from exc
 
     @property
