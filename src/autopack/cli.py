@@ -34,7 +34,7 @@ from autopack.plan.load import load_plan
 from autopack.plan.spec import RunSpec
 from autopack.progress import Progress
 from autopack.project_config import ProjectConfig, load_project_config
-from autopack.settings import Settings
+from autopack.settings import Settings, not_a_folder
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import Ruleset, load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused
@@ -79,6 +79,13 @@ def _not_json(prefix: str) -> str:
             except ValueError:
                 return name
     return prefix
+
+
+def _check_folder(option: str, path: Path) -> None:
+    """Refuse a folder that is a file, or lies under one."""
+    blocked = not_a_folder(path)
+    if blocked is not None:
+        raise InvalidInput(option, f"{blocked} is not a folder")
 
 
 def _database_missing(settings: Settings) -> bool:
@@ -352,6 +359,7 @@ def demo(
     to look."""
     source = _examples_dir() / "calculator"
     target = directory or Path(tempfile.mkdtemp(prefix="autopack-demo-")) / "calculator"
+    _check_folder("--dir", target)
     if target.exists() and any(target.iterdir()):
         raise InvalidInput("--dir", f"{target} exists and is not empty")
     prepare_demo_repository(source, target, Path(sys.executable).parent)
@@ -492,6 +500,7 @@ def gate(
                            f"({', '.join(sorted(config.profiles))})")
     if log_dir is None:
         log_dir = Path(tempfile.mkdtemp(prefix="gate-", dir=_data_dir()))
+    _check_folder("--log-dir", log_dir)
     result = run_preflight(config, profile, repo.resolve(), log_dir)
     doc = {
         "green": result.green, "profile": profile, "attempts": result.attempts,
@@ -539,6 +548,10 @@ def init(
     if not repo.is_dir():
         raise InvalidInput("--repo", f"{repo} is not a directory")
     wanted = [k for k in INIT_FILES if ci == "github" or not k.startswith(".github/")]
+    for rel in wanted:
+        if (repo / rel).is_dir():
+            raise InvalidInput(str(repo / rel), "is a folder; a file goes here")
+        _check_folder(str(repo / rel), (repo / rel).parent)
     existing = [k for k in wanted if (repo / k).exists()]
     if existing and not force:
         raise InvalidInput(str(repo / existing[0]), "already exists; pass --force to overwrite")

@@ -75,10 +75,16 @@ class Settings(BaseSettings):
     @field_validator("runs_dir", "data_dir")
     @classmethod
     def _a_folder(cls, value: Path) -> Path:
-        """A folder, or one that can be made: nothing on its way is a file."""
-        for path in (value, *value.parents):
-            if path.exists():
-                if not path.is_dir():
-                    raise ValueError(f"{path} is not a folder")
-                break
+        blocked = not_a_folder(value)
+        if blocked is not None:
+            raise ValueError(f"{blocked} is not a folder")
         return value
+
+
+def not_a_folder(path: Path) -> Path | None:
+    """What keeps `path` from being (or becoming) a folder: itself or the nearest
+    existing parent when that is not a folder; None when nothing does."""
+    for part in (path, *path.parents):
+        if part.exists():
+            return None if part.is_dir() else part
+    return None

@@ -109,3 +109,31 @@ def test_serve_refuses_a_non_loopback_address(tmp_path: Path) -> None:
     result = _cli("serve", "--host", "0.0.0.0", env=dict(os.environ), cwd=tmp_path)
     assert result.returncode == 2
     assert "--host" in result.stderr and "loopback" in result.stderr
+
+
+def test_paths_that_are_files_where_folders_go_are_refused_naming_the_option(
+    tmp_path: Path
+) -> None:
+    """Each was a NotADirectoryError / IsADirectoryError / FileExistsError traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    repo = tmp_path / "repo"
+    (repo / "autopack.toml").mkdir(parents=True)
+    (repo / ".github").write_text("x")
+    cases = [
+        (("demo", "--dir", str(afile)), "--dir"),
+        (("demo", "--dir", str(afile / "sub")), "--dir"),
+        (("init", "--repo", str(repo), "--force"), str(repo / "autopack.toml")),
+        (("gate", "--repo", str(tmp_path), "--log-dir", str(afile)), "--log-dir"),
+    ]
+    for args, named in cases:
+        result = _cli(*args, env=env, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stderr)
+        assert named in result.stderr and "Traceback" not in result.stderr, result.stderr
+    (repo / "autopack.toml").rmdir()
+    result = _cli("init", "--repo", str(repo), "--ci", "github", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and f"{repo / '.github'} is not a folder" in result.stderr
+    assert not (repo / "autopack.toml").exists()  # nothing written before the refusal
+    assert afile.read_text() == "x"
