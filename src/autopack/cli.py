@@ -402,6 +402,8 @@ def resume(
     """Continue a run whose process died, from what the database says it finished; a
     finished run is only reported. Exit codes as `autopack run`."""
     repo = repo.resolve()
+    if not repo.is_dir():
+        raise InvalidInput("--repo", f"{repo} is not a directory")
     config = load_project_config(repo)
     settings = _run_settings(repo, config)
     if _database_missing(settings):  # nothing ran here: write nothing, not even a database
@@ -412,6 +414,10 @@ def resume(
         inputs = supervisor.run_inputs(run_id)
         if inputs is None:
             raise InvalidInput(run_id, "was not started by `autopack run`; nothing to resume")
+        recorded = supervisor.get_run(run_id).run.repo_path
+        if recorded is not None and Path(recorded).resolve() != repo:
+            # its autopack.toml (CI commands, isolation) is the one the run must keep
+            raise InvalidInput("--repo", f"run {run_id!r} is in {recorded}, not {repo}")
         progress = Progress(err)
         engine = Engine(supervisor, config, EngineOptions(
             builder=inputs["builder"], auditor=inputs["auditor"],

@@ -394,6 +394,19 @@ def test_autopack_demo_runs_the_bundled_example_to_done_success(tmp_path: Path) 
     assert json.loads(promoted.stdout)["action"] == "fast-forward"
     assert "def divide" in (target / "src/calc/__init__.py").read_text()
     assert git(target, "status", "--porcelain") == ""
+    # a finished, promoted run is only reported: nothing more goes on its branch
+    refs = git(target, "for-each-ref")
+    again = subprocess.run([AUTOPACK, "resume", "calculator", "--json"], cwd=target,
+                           capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["state"] == "DONE_SUCCESS"
+    assert git(target, "for-each-ref") == refs
+    elsewhere = subprocess.run([AUTOPACK, "resume", "calculator", "--repo", str(tmp_path)],
+                               cwd=target, capture_output=True, text=True, env={
+                                   **env, "AUTOPACK_DATABASE_URL":
+                                   f"sqlite:///{target / '.autopack/autopack.db'}"},
+                               timeout=60, check=False)
+    assert elsewhere.returncode == 2 and f"is in {target}" in elsewhere.stderr
 
 
 KILL_ENGINE = """

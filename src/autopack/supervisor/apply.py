@@ -312,9 +312,10 @@ class GovernedApply:
     def commit_summaries(self, run_id: str) -> str | None:
         """Commit the finished run's folder (summaries, tier and phase files, issue files,
         strategy; not its logs or incident pack) to its integration branch; the new
-        commit, or None when the branch already holds it or the run has no repository."""
+        commit, or None when the branch already holds it, the run has no repository, or
+        the run was promoted (main holds its branch: nothing more goes on it)."""
         view = self._view(run_id)
-        if view.run.repo_path is None:
+        if view.run.repo_path is None or view.run.promoted_commit is not None:
             return None
         root = RunLayout(self.settings.runs_dir, run_id).root
         files = {}
