@@ -8,6 +8,12 @@ import os
 import subprocess
 from pathlib import Path
 
+from autopack.db.issues import IssueReport
+from autopack.issues.rules import IssueSource, Severity
+from autopack.plan.spec import RunSpec
+from autopack.settings import Settings
+from autopack.supervisor.service import Supervisor
+from tests.conftest import run_body
 from tests.e2e.run_helpers import AUTOPACK, PY, project, run, script, user_view
 from tests.gitutil import git, make_repo
 from tests.integration.ci_helpers import PYTEST, project_toml
@@ -74,6 +80,45 @@ def test_a_plan_runs_to_done_success(tmp_path: Path) -> None:
     assert user_view(repo) == before
     assert "/.autonomous_runs/" in (repo / ".git/info/exclude").read_text()
     assert (repo / ".autonomous_runs/calculator/run_summary.json").exists()
+
+
+def test_a_debt_cleanup_phase_no_builder_can_take_ends_the_run_for_a_person(
+    tmp_path: Path
+) -> None:
+    """The strategy adds a debt-cleanup phase for the project's aged issues; the offline
+    builders have no command for it. The run ends DONE_FAILED_REQUIRES_HUMAN_REVIEW by
+    itself (it used to stop with exit 2 and stay mid-run, and every resume did the same)."""
+    repo = project(tmp_path)
+    earlier = Supervisor(Settings(database_url=f"sqlite:///{repo / '.autopack/autopack.db'}",
+                                  runs_dir=tmp_path / "earlier", data_dir=tmp_path / "data"))
+    earlier.start()
+    try:  # a minor issue seen in four runs of the project ages into effective major
+        for n in range(4):
+            earlier.create_run(RunSpec.model_validate(run_body(f"old-{n}")), "test")
+            earlier.record_issue(f"old-{n}", "P1", IssueReport(
+                "lint_unused", Severity.MINOR, IssueSource.STATIC_CHECK, "lint",
+                evidence_refs=("src/calc.py:1",)))
+    finally:
+        earlier.close()
+    sub = script(tmp_path, "sub.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text() + '\\nX = 1\\n')
+        """)
+    plan = f"""\
+        # Plan: Calc
+        ## Tier T1: Code
+        ### Phase P1: Add a constant
+        - category: feature_scaffolding
+        - command: {sub}
+        """
+    done = run(tmp_path, repo, plan)
+    assert done.returncode == 1, done.stdout + done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["state"] == "DONE_FAILED_REQUIRES_HUMAN_REVIEW"
+    failure = (repo / ".autonomous_runs/calc/incident/failure.json").read_text()
+    assert "no builder can take phase debt-cleanup" in failure
+    assert [(p["phase_id"], p["state"]) for p in doc["phases"]] == [
+        ("P1", "COMPLETE"), ("debt-cleanup", "SKIPPED")]
 
 
 def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> None:

@@ -160,7 +160,13 @@ class Engine:
             self.sup.apply.conclude(run_id, phase_id, last.number, "interrupted",
                                     "the process died during this attempt")
         extras = self.options.extras.get(phase_id, {})
-        builder = choose_builder(self.options.builder, extras, phase_id, self.context)
+        try:
+            builder = choose_builder(self.options.builder, extras, phase_id, self.context)
+        except InvalidInput as exc:
+            # `check` refused the plan's own phases before the run began: this is one the
+            # strategy added (debt cleanup), which a person has to take on
+            return Failure("REQUIRES_HUMAN_REVIEW",
+                           f"no builder can take phase {phase_id}: {exc.message}", final=True)
         feedback = (last.failure or "") if last is not None else ""
         pending = self._unanswered(run_id, phase_id, last)
         failure = Failure("POLICY_VIOLATION" if last is not None
