@@ -708,8 +708,17 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except (InvalidInput, NotFound) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(2)
+        _fail(exc, 2)
     except AutopackError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        _fail(exc, 1)
+
+
+def _fail(exc: AutopackError, code: int) -> None:
+    """The error on stderr; with --json also as the one JSON document on stdout."""
+    err.print(f"error: {exc}", markup=False, highlight=False)
+    if "--json" in sys.argv[1:]:
+        doc: dict[str, object] = {"error": str(exc), "exit_code": code}
+        if isinstance(exc, InvalidInput):
+            doc["where"] = exc.where
+        print(json.dumps(doc))
+    sys.exit(code)

@@ -46,8 +46,13 @@ def test_status_and_runs_read_what_the_api_wrote(server: LiveServer, tmp_path: P
 def test_status_of_an_unknown_run_exits_2(server: LiveServer, tmp_path: Path) -> None:
     result = _cli("status", "nope", "--json", env=_env(server), cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stdout == ""
     assert "run 'nope' not found" in result.stderr
+    # --json: the error is the one document on stdout
+    assert json.loads(result.stdout) == {"error": "run 'nope' not found", "exit_code": 2}
+    bad = _cli("runs", "--json", env={**_env(server), "AUTOPACK_API_WRITERS": "0"},
+               cwd=tmp_path)
+    doc = json.loads(bad.stdout)
+    assert (bad.returncode, doc["exit_code"], doc["where"]) == (2, 2, "AUTOPACK_API_WRITERS")
 
 
 def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:
