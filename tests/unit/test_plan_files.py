@@ -127,3 +127,32 @@ def test_a_ruleset_or_run_summary_nested_too_deeply_is_refused_naming_it(
     (tmp_path / "run" / "run_summary.json").write_text(deep)
     with pytest.raises(InvalidInput, match="nested too deeply"):
         check_run_dir(tmp_path / "run")
+
+
+def test_a_byte_order_mark_is_not_part_of_a_plan(tmp_path: Path) -> None:
+    markdown = ("# Plan: Calc\n## Tier T1: Code\n### Phase P1: Do it\n"
+                "- category: feature_scaffolding\n")
+    path = tmp_path / "plan.md"
+    path.write_bytes(b"\xef\xbb\xbf" + markdown.encode())
+    assert load_plan(path).spec.run.run_id == "calc"
+    json_text = ('{"run": {"run_id": "j1"}, "tiers": [{"tier_id": "T1", "tier_index": 0, '
+                 '"name": "A"}], "phases": [{"phase_id": "P1", "phase_index": 0, '
+                 '"tier_id": "T1", "name": "Do it"}]}')
+    (tmp_path / "plan.json").write_bytes(b"\xef\xbb\xbf" + json_text.encode())
+    assert load_plan(tmp_path / "plan.json").spec.run.run_id == "j1"
+
+
+@pytest.mark.parametrize("run_id", ["", "../x", "a b"])
+def test_a_bad_run_id_option_is_named(tmp_path: Path, run_id: str) -> None:
+    path = _write(tmp_path, "# Plan: Calc\n## Tier T1: Code\n### Phase P1: Do it\n", "p.md")
+    with pytest.raises(PlanError) as refused:
+        load_plan(path, run_id)
+    assert refused.value.where == "--run-id"
+
+
+def test_a_run_summary_without_tiers_is_unreadable_not_eligible(tmp_path: Path) -> None:
+    (tmp_path / "run_summary.json").write_text(
+        '{"run_id": "r", "state": "DONE_SUCCESS", "failure_reason": null, '
+        '"debt_status": "clean", "tiers": []}')
+    with pytest.raises(InvalidInput, match=r"\$\.tiers"):
+        check_run_dir(tmp_path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.errors import InvalidInput
 from autopack.domain.promotion import promotion_blockers
@@ -42,7 +42,7 @@ class RunSummary(BaseModel):
     state: str
     failure_reason: str | None
     debt_status: str
-    tiers: list[TierSummary]
+    tiers: list[TierSummary] = Field(min_length=1)  # every run has a tier
 
 
 def check_run_dir(run_dir: Path) -> tuple[RunSummary, list[str]]:

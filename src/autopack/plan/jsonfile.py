@@ -38,7 +38,7 @@ def validate(model: type[Model], data: object, source: str, error: type[InvalidI
 def load(model: type[Model], path: Path, what: str, error: type[InvalidInput]) -> Model:
     """Read `path` as JSON and validate it as `model` (`what` names the file's kind)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise error(str(path), f"no such {what} file") from None
     except (OSError, UnicodeDecodeError) as exc:

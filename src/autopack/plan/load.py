@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from autopack.domain.errors import PlanError
+from autopack.domain.ids import check_id
 from autopack.plan import jsonfile
 from autopack.plan.markdown import parse_plan
 from autopack.plan.spec import RunSpec
@@ -27,10 +28,16 @@ class LoadedPlan:
 
 def load_plan(path: Path, run_id: str | None = None) -> LoadedPlan:
     """Read a plan; `run_id` replaces the spec's (markdown: default from the title)."""
+    if run_id is not None:
+        try:
+            check_id(run_id)
+        except ValueError as exc:
+            raise PlanError("--run-id", str(exc)) from None
     suffix = path.suffix.lower()
     if suffix in (".md", ".markdown"):
         plan = parse_plan(path)
-        spec = plan.run_spec({"run_id": run_id or _slug(plan.title, path)})
+        spec = plan.run_spec({"run_id": _slug(plan.title, path) if run_id is None
+                              else run_id})
         return LoadedPlan(spec, plan.phase_extras())
     if suffix in (".yaml", ".yml"):
         data = _yaml(path)
@@ -60,7 +67,7 @@ def _with_run_id(spec: RunSpec, run_id: str | None) -> RunSpec:
 
 def _yaml(path: Path) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not content
     except FileNotFoundError:
         raise PlanError(str(path), "no such plan file") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -102,7 +102,7 @@ class Plan:
 def parse_plan(path: Path) -> Plan:
     """Parse a markdown plan; PlanError names `file:line` of the first problem."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise PlanError(str(path), "no such plan file") from None
     except (OSError, UnicodeDecodeError) as exc:
