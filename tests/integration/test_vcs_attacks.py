@@ -5,6 +5,7 @@ it was."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -277,4 +278,59 @@ def test_a_user_hook_never_runs_during_an_attempt(project: Project) -> None:
     project.sup.apply.snapshot("run-1", "P1", 1, tokens=0)
     assert not marker.exists()
     hook.unlink()
+    project.assert_untouched()
+
+
+def _redirect_to_users_repository(attempt: Attempt, project: Project) -> None:
+    """The builder points the worktree's `.git` file at the user's own repository."""
+    (attempt.path / ".git").write_text(f"gitdir: {project.repo / '.git'}\n")
+
+
+def _redirect_to_a_fake_repository_with_a_filter(attempt: Attempt, project: Project) -> None:
+    """The builder points the worktree's `.git` at a repository it made, whose config
+    runs a program as a clean filter on the next `git add`."""
+    marker = project.repo.parent / "filter-ran"
+    fake = attempt.path / "fake"
+    real = git(attempt.path, "rev-parse", "--absolute-git-dir")
+    common = Path(git(attempt.path, "rev-parse", "--git-common-dir"))
+    if not common.is_absolute():
+        common = attempt.path / common
+    (fake / "objects" / "info").mkdir(parents=True)
+    (fake / "objects" / "info" / "alternates").write_text(f"{common / 'objects'}\n")
+    (fake / "refs").mkdir()
+    (fake / "HEAD").write_text((Path(real) / "HEAD").read_text())
+    (fake / "index").write_bytes((Path(real) / "index").read_bytes())
+    (fake / "info").mkdir()
+    (fake / "info" / "exclude").write_text("/fake/\n")
+    leak = attempt.path / "leak.sh"
+    leak.write_text(f"#!/bin/sh\nenv > {marker}\ncat\n")
+    leak.chmod(0o755)
+    (fake / "config").write_text(
+        "[core]\n\trepositoryformatversion = 0\n"
+        f'[filter "x"]\n\tclean = {leak}\n')
+    (attempt.path / ".gitattributes").write_text("*.txt filter=x\n")
+    (attempt.path / ".git").write_text(f"gitdir: {fake}\n")
+
+
+@pytest.mark.parametrize(("redirect", "refused"), [
+    (_redirect_to_users_repository, None),
+    # the planted repository is only files in the worktree now: captured, and refused
+    (_redirect_to_a_fake_repository_with_a_filter, "fake/index: binary_file"),
+])
+def test_a_rewritten_worktree_git_file_never_redirects_autopacks_git(
+    project: Project, redirect: Callable[[Attempt, Project], None], refused: str | None
+) -> None:
+    """Autopack's own git commands in an attempt keep the repository the worktree had
+    when it was made: a builder rewriting `.git` there neither gets its filter run by our
+    `git add` (with our environment) nor has our `git add` write the user's index."""
+    project.start()
+    with contextlib.ExitStack() as stack:
+        if refused:
+            stack.enter_context(pytest.raises(ScopeViolation, match=refused))
+        with project.sup.apply.attempt("run-1", "P1") as attempt:
+            redirect(attempt, project)
+            attempt.write_files({"src/b.txt": b"b\n"})
+            change = project.sup.apply.gate("run-1", "P1", attempt)
+        assert "src/b.txt" in [f.path for f in change.files]
+    assert not (project.repo.parent / "filter-ran").exists()
     project.assert_untouched()

@@ -102,14 +102,24 @@ def clean_environment(
 class Git:
     """git commands in one directory (a repository or one of its worktrees)."""
 
-    def __init__(self, cwd: Path, identity: Identity | None = None) -> None:
+    def __init__(self, cwd: Path, identity: Identity | None = None,
+                 git_dir: Path | None = None) -> None:
         self.cwd = cwd
         self.identity = identity or Identity()
-        self._env = clean_environment(self.identity)
+        pinned = {"GIT_DIR": str(git_dir), "GIT_WORK_TREE": str(cwd)} if git_dir else None
+        self._env = clean_environment(self.identity, pinned)
 
     def at(self, cwd: Path) -> Git:
         """The same runner in another directory (e.g. a worktree)."""
         return Git(cwd, self.identity)
+
+    def pinned(self) -> Git:
+        """This runner with its repository fixed to the one `cwd` has now (GIT_DIR and
+        GIT_WORK_TREE set), for a worktree whose files someone else will then change:
+        a `.git` file rewritten there cannot point our later commands at another
+        repository, configuration or index."""
+        git_dir = Path(self.text("rev-parse", "--absolute-git-dir"))
+        return Git(self.cwd, self.identity, git_dir)
 
     def run(
         self,

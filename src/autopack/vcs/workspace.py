@@ -48,7 +48,7 @@ class Attempt:
         self.number = number
         self.branch = branch
         self.base = base
-        self.git = repo.at(path)
+        self.git = repo.at(path).pinned()  # before any builder touches the worktree
         self.received = b""
         """The last change handed in (a diff, or a listing of files), kept as evidence."""
         self._lock = lock
