@@ -274,3 +274,27 @@ def test_a_missing_isolation_tool_is_a_clear_error(tmp_path: Path,
         run_preflight(docker, "normal", repo, tmp_path / "logs")
     with pytest.raises(ValidationError, match='isolation = "docker" needs an image'):
         CiConfig(isolation="docker")
+
+
+def test_a_command_planting_links_in_its_log_folder_never_gets_a_file_written_or_read(
+    tmp_path: Path
+) -> None:
+    """The log folder is the command's to write (its {junit} lives there): links it plants
+    at the next attempt's log name or as its report lead nowhere."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    plant = tmp_path / "plant.sh"
+    plant.write_text(textwrap.dedent(f"""\
+        dir=$(dirname "$1")
+        for n in 1 2 3; do ln -sf {victim} "$dir/attempt$n-cmd0.log"; done
+        ln -sf {victim} "$1"
+        exit 1
+        """))
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ci = CiConfig(profiles={"normal": Profile(commands=[f"sh {plant} {{junit}}"])},
+                  backoff_seconds=0, max_attempts=3, env={"PATH": "/usr/bin:/bin"})
+    result = run_preflight(ci, "normal", repo, tmp_path / "logs", sleep=lambda _s: None)
+    assert (result.green, result.attempts) == (False, 3)
+    assert victim.read_text() == "precious\n"  # no log was written through a link
+    assert "precious" not in json.dumps([i.description for i in result.issues])

@@ -32,6 +32,8 @@ class TestOutcome:
 
 def read_junit(path: Path, max_bytes: int) -> list[TestOutcome]:
     """The outcomes in a JUnit XML file; JUnitProblem when it is too large or malformed."""
+    if path.is_symlink():  # the command wrote a link, perhaps to a file it cannot read
+        raise JUnitProblem(f"{path.name} is a symbolic link, not a report")
     size = path.stat().st_size
     if size > max_bytes:
         raise JUnitProblem(f"{path.name} is {size} bytes, over the {max_bytes}-byte limit")

@@ -120,6 +120,18 @@ def command_environment(
     return env
 
 
+def _new_log(path: Path) -> BinaryIO:
+    """A new, empty log file at `path`. Commands can write their log folder, so whatever
+    one left at this name (a symbolic link to a file elsewhere, say) is removed first,
+    and the file is created exclusively and never through a link."""
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 0o644)
+    return os.fdopen(fd, "wb")
+
+
 def run_command(
     command: str, cwd: Path, log_path: Path, timeout: float, env: Mapping[str, str],
     max_log_bytes: int = 10 * 1024 * 1024, limits: Limits | None = None,
@@ -130,7 +142,7 @@ def run_command(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     name = f"autopack-{uuid.uuid4().hex[:12]}"
-    with open(log_path, "wb") as log:
+    with _new_log(log_path) as log:
         log.write(f"$ {command}\n".encode())
         proc = subprocess.Popen(
             _argv(command, cwd, env, isolation, name), cwd=cwd, env=dict(env),
