@@ -72,6 +72,13 @@ def worktree_symlink_up_and_out(a: Attempt, p: Project) -> None:
     os.symlink("../../outside", a.path / "src" / "up")
 
 
+def worktree_symlink_chain_out(a: Attempt, p: Project) -> None:
+    """Each link alone looks inside; together l2 is the repository's parent's parent."""
+    os.symlink(".", a.path / "l0")
+    os.symlink("l0/..", a.path / "l1")
+    os.symlink("l1/..", a.path / "l2")
+
+
 def diff_symlink_to_etc_passwd(a: Attempt, p: Project) -> None:
     a.apply_diff(_new_file_diff("src/passwd", b"/etc/passwd", "120000")
                  .replace(b"+/etc/passwd\n", b"+/etc/passwd\n\\ No newline at end of file\n"))
@@ -161,6 +168,7 @@ ATTACKS: list[tuple[Callable[[Attempt, Project], None], str, str]] = [
     (worktree_symlink_to_etc_passwd, "src/passwd", "symlink_escape"),
     (worktree_symlink_up_and_out, "src/up", "symlink_escape"),
     (diff_symlink_to_etc_passwd, "src/passwd", "symlink_escape"),
+    (worktree_symlink_chain_out, "l1", "symlink_escape"),
     (files_through_a_symlinked_dir, "src/door/outside", "symlink_escape"),
     (worktree_fifty_megabytes, "src/big.bin", "file_too_large"),
     (files_dots_as_unicode_leader, "src/\u2025/outside", "unsafe_path"),

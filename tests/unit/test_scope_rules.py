@@ -52,6 +52,9 @@ def test_dot_dot_and_git_hidden_behind_invisible_characters_are_refused(
     ("src/l", "app.py", False), ("src/l", "../README.md", False), ("a/b/l", "../../x", False),
     ("src/l", "/etc/passwd", True), ("src/l", "../../x", True), ("l", "..", True),
     ("src/l", "../.git/config", True), ("src/l", "", True), ("src/l", "..\\x", True),
+    ("l0", ".", False), ("src/l", "./../README.md", False), ("l", "a/./b", False),
+    # a chain: l1 -> l0/.. is `.` on paper, the repository's parent when l0 -> .
+    ("l1", "l0/..", True), ("pw", "l9/../etc/passwd", True), ("src/l", "../x/../y", True),
 ])
 def test_symlinks_may_point_only_inside_the_repository(
     link: str, target: str, refused: bool

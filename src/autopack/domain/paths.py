@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import unicodedata
 from collections.abc import Iterable
@@ -62,6 +63,12 @@ def symlink_problem(link_path: str, target: str) -> str | None:
     """Why a symlink at `link_path` pointing at `target` is refused, or None."""
     if not target or target.startswith("/") or "\\" in target:
         return f"points at {target!r}, outside the repository"
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    climbing = len(parts) - len(list(itertools.dropwhile(lambda p: p == "..", parts)))
+    if ".." in parts[climbing:]:
+        # `x/..` is `.` on paper but the parent of wherever x leads when x is a link:
+        # a chain of such links climbs out of the repository
+        return f"points at {target!r}, which goes down and back up through '..'"
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_path), target))
     if resolved == ".." or resolved.startswith("../"):
         return f"points at {target!r}, outside the repository"
