@@ -156,3 +156,28 @@ def test_cli_promote_refuses_then_promotes(clean_project: Project) -> None:
     assert unknown.returncode == 2 and "not found" in unknown.stderr
     not_repo = _cli("promote", "run-1", "--repo", "/nonexistent", project=clean_project)
     assert not_repo.returncode == 2 and "--repo" in not_repo.stderr
+
+
+@pytest.mark.parametrize("trailer", [False, True])
+def test_a_commit_autopack_did_not_make_blocks_promotion(clean_project: Project,
+                                                         trailer: bool) -> None:
+    """A process a builder left running can still move the integration branch after the
+    run ended: main never receives a commit that was not gated (a forged summary trailer
+    does not pass either when the commit changes anything outside the run's folder)."""
+    clean_project.start(phases=(1,))
+    clean_project.complete(changes=CHANGE)
+    repo, branch = clean_project.repo, "refs/heads/autopack/integration/run-1"
+    tip = git(repo, "rev-parse", branch)
+    blob = git(repo, "hash-object", "-w", "--stdin", input=b"ungated\n")
+    listing = git(repo, "ls-tree", tip) + f"\n100644 blob {blob}\tungated.txt\n"
+    tree = git(repo, "mktree", input=listing.encode())
+    message = "sneaky\n\nAutopack-Run: run-1\nAutopack-Summary: final\n" if trailer else "sneaky"
+    forged = git(repo, "commit-tree", tree, "-p", tip, "-m", message)
+    git(repo, "update-ref", branch, forged, tip)
+    main = git(repo, "rev-parse", "main")
+    with pytest.raises(PromotionRefused) as refused:
+        clean_project.sup.apply.promote("run-1", actor="t")
+    assert refused.value.reasons == [
+        f"autopack/integration/run-1 holds a commit Autopack did not make: {forged[:12]} "
+        "sneaky"]
+    assert git(repo, "rev-parse", "main") == main

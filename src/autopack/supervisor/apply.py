@@ -43,7 +43,13 @@ from autopack.vcs.integration import (
     integration_status,
     main_tip,
 )
-from autopack.vcs.promotion import PromotionAction, PromotionPlan, plan_promotion, promote
+from autopack.vcs.promotion import (
+    PromotionAction,
+    PromotionPlan,
+    foreign_commits,
+    plan_promotion,
+    promote,
+)
 from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_changes
 from autopack.vcs.snapshot import Snapshot, SnapshotRequest, commit_summary, take_snapshot
 from autopack.vcs.workspace import Attempt, Worktrees
@@ -363,6 +369,14 @@ class GovernedApply:
         if blockers:
             raise PromotionRefused(run_id, blockers)
         git = self._repo_git(view) if repo is None else self._checked_git("--repo", repo)
+        if view.run.base_commit is not None:
+            recorded = {s.commit for s in self.snapshots(run_id)}
+            foreign = foreign_commits(git, run_id, view.run.base_commit, recorded)
+            if foreign:  # e.g. by a process a builder left running: never gated
+                raise PromotionRefused(run_id, [
+                    f"{integration_ref(run_id).removeprefix('refs/heads/')} holds a commit "
+                    f"Autopack did not make: {c}"
+                    for c in foreign])
         main_branch = view.run.main_branch or "main"
         plan = plan_promotion(git, run_id, main_branch, self.settings.promotion_merge)
         if dry_run:

@@ -62,6 +62,34 @@ def plan_promotion(git: Git, run_id: str, main_branch: str, allow_merge: bool) -
     return PromotionPlan(run_id, main_branch, action, main, new, tip, checkouts)
 
 
+def foreign_commits(git: Git, run_id: str, base: str, recorded: set[str]) -> list[str]:
+    """Commits on the run's integration branch since `base` that Autopack did not make:
+    neither a recorded snapshot nor a summary commit (one parent, the summary trailer,
+    changes only under `.autonomous_runs/{run_id}/`). Each as `sha subject`."""
+    tip = refs.current(git, integration_ref(run_id))
+    if tip is None:
+        return []
+    found = []
+    for line in git.text("rev-list", "--parents", f"{base}..{tip}").splitlines():
+        commit, *parents = line.split()
+        if commit in recorded or _is_summary_commit(git, run_id, commit, parents):
+            continue
+        found.append(f"{commit[:12]} {git.text('log', '-1', '--format=%s', commit)}")
+    return found
+
+
+def _is_summary_commit(git: Git, run_id: str, commit: str, parents: list[str]) -> bool:
+    if len(parents) != 1:
+        return False
+    message = git.text("log", "-1", "--format=%B", commit)
+    if f"Autopack-Run: {run_id}\nAutopack-Summary: final" not in message:
+        return False
+    folder = f".autonomous_runs/{run_id}/"
+    changed = git.run("diff-tree", "-r", "--no-commit-id", "--name-only", "-z",
+                      parents[0], commit).stdout.decode("utf-8", "surrogateescape")
+    return all(path.startswith(folder) for path in changed.split("\0") if path)
+
+
 def promote(git: Git, plan: PromotionPlan) -> str:
     """Move main (and checkouts of it) as planned; return main's new commit."""
     if plan.action is PromotionAction.UP_TO_DATE:
