@@ -144,6 +144,22 @@ def test_secrets_never_reach_a_test_command(tmp_path: Path,
         command_environment(["OPENAI_API_KEY"])
 
 
+@pytest.mark.parametrize("name", [
+    "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AZURE_OPENAI_KEY", "KEY", "STRIPE_KEY",
+    "DATABASE_URL", "SENTRY_DSN", "NPM_AUTH", "GPG_PASSPHRASE", "DB_URL", "SESSION_ID",
+    "GOOGLE_APPLICATION_CREDENTIALS", "MONGO_CONNECTION_STRING",
+])
+def test_pass_env_refuses_names_that_hold_secrets(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        command_environment([name])
+
+
+@pytest.mark.parametrize("name", ["HOME", "LANG", "PYTHONPATH", "GIT_AUTHOR_NAME",
+                                  "KEYBOARD", "MONKEY", "AUTHOR"])
+def test_pass_env_keeps_ordinary_names(name: str) -> None:
+    command_environment([name])
+
+
 def test_a_gigabyte_of_output_leaves_a_bounded_log(tmp_path: Path) -> None:
     done = run_command("head -c 1073741824 /dev/zero | tr '\\0' 'x'; echo; echo END",
                        tmp_path, tmp_path / "big.log", timeout=120,
