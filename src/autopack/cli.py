@@ -465,12 +465,23 @@ def _run_settings(repo: Path, config: ProjectConfig) -> Settings:
     settings = _settings()
     updates: dict[str, object] = {}
     if "AUTOPACK_DATABASE_URL" not in os.environ:
-        updates["database_url"] = f"sqlite:///{repo / '.autopack' / 'autopack.db'}"
+        updates["database_url"] = f"sqlite:///{_own_folder(repo, '.autopack') / 'autopack.db'}"
     if "AUTOPACK_RUNS_DIR" not in os.environ:
-        updates["runs_dir"] = repo / ".autonomous_runs"
+        updates["runs_dir"] = _own_folder(repo, ".autonomous_runs")
     if config.budgets != ProjectConfig().budgets:
         updates["budgets"] = config.budgets
     return settings.model_copy(update=updates)
+
+
+def _own_folder(repo: Path, name: str) -> Path:
+    """`repo/name`, refused when it is a link (a repository can commit one, to have a
+    run write its database and files elsewhere) or a file."""
+    path = repo / name
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise InvalidInput(str(path), "is a link or a file; Autopack keeps its own folder "
+                           "here and never writes through a link (remove it, or set "
+                           "AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR)")
+    return path
 
 
 def _prepare_repo(repo: Path) -> None:

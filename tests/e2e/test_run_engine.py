@@ -641,3 +641,25 @@ def test_the_live_view_shows_tiers_phases_and_budgets(settings, tmp_path: Path) 
     with Progress(console) as live:  # a terminal: a Live display, not lines
         assert live.live is not None
         live(view, "P1 EXECUTING")
+
+
+def test_a_repository_linking_autopacks_folders_elsewhere_is_refused(tmp_path: Path) -> None:
+    """A repository can commit `.autonomous_runs` or `.autopack` as links: the run would
+    write its database and files outside the repository through them."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    for name in (".autonomous_runs", ".autopack"):
+        repo = project(tmp_path / name)
+        (repo / name).symlink_to(outside)
+        git(repo, "add", name)
+        git(repo, "commit", "-q", "-m", "link")
+        refused = run(tmp_path / name, repo, """\
+            # Plan: Calc
+            ## Tier T1: Code
+            ### Phase P1: Nothing
+            - category: docs
+            - command: true
+            """)
+        assert refused.returncode == 2, refused.stderr
+        assert f"{repo / name}: is a link or a file" in refused.stderr
+        assert list(outside.iterdir()) == []
