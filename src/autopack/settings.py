@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     """How many runs the server drives at once (POST /runs/start with execute)."""
     ruleset: Path | None = None
     """The project ruleset (`project_ruleset_vN.json`); None: the built-in defaults."""
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1", "::1", "[::1]"], min_length=1)
+    """Host headers the API answers (others get 400): a web page whose name an attacker
+    points at 127.0.0.1 (DNS rebinding) must not reach it. Add the name a proxy uses."""
     api_writers: int | None = Field(None, ge=1, le=64)
     """How many state-changing API requests run at once; None: 1 on SQLite (one writer
     at a time anyway), 4 on PostgreSQL (so commits overlap their WAL flushes)."""

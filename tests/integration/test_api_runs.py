@@ -324,3 +324,19 @@ def test_openapi_describes_every_endpoint(server: LiveServer) -> None:
         "/runs/{run_id}/integration_status", "/runs/{run_id}/strategy", "/strategy/dry_run"}
     run_id = spec["components"]["schemas"]["RunFields"]["properties"]["run_id"]
     assert run_id["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000",
+                                  "127.0.0.1.attacker.example"])
+def test_a_request_naming_another_host_is_refused_and_writes_nothing(
+    server: LiveServer, tmp_path: Path, host: str
+) -> None:
+    """A web page can make a browser send requests to 127.0.0.1 under its own name (DNS
+    rebinding); the API answers only the loopback names (AUTOPACK_ALLOWED_HOSTS)."""
+    before = (row_counts(server.settings.database_url), tree(tmp_path))
+    with server.client() as http:
+        refused = http.post("/runs/start", json=run_body("run-1"), headers={"Host": host})
+        assert refused.status_code == 400
+        assert http.get("/health", headers={"Host": host}).status_code == 400
+        assert http.get("/health", headers={"Host": "localhost:1234"}).status_code == 200
+    assert (row_counts(server.settings.database_url), tree(tmp_path)) == before
