@@ -446,6 +446,8 @@ def test_autopack_demo_runs_the_bundled_example_to_done_success(tmp_path: Path) 
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["state"] == "DONE_SUCCESS"
     assert git(target, "for-each-ref") == refs
+    # the run's files, tracked in main since the promotion, are rewritten as they were
+    assert git(target, "status", "--porcelain") == ""
     elsewhere = subprocess.run([AUTOPACK, "resume", "calculator", "--repo", str(tmp_path)],
                                cwd=target, capture_output=True, text=True, env={
                                    **env, "AUTOPACK_DATABASE_URL":
