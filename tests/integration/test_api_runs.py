@@ -340,3 +340,25 @@ def test_a_request_naming_another_host_is_refused_and_writes_nothing(
         assert http.get("/health", headers={"Host": host}).status_code == 400
         assert http.get("/health", headers={"Host": "localhost:1234"}).status_code == 200
     assert (row_counts(server.settings.database_url), tree(tmp_path)) == before
+
+
+@pytest.mark.parametrize(("url", "body", "field"), [
+    ("/runs/run-1/phases/P1/update_status", '{"state": "EXECUTING", "tokens_used": NaN}',
+     "tokens_used"),
+    ("/runs/run-1/phases/P1/update_status", '{"state": "EXECUTING", "tokens_used": Infinity}',
+     "tokens_used"),
+    ("/runs/run-1/phases/P1/record_issue",
+     '{"issue_key": "k", "severity": NaN, "source": "ci", "category": "c"}', "severity"),
+    ("/runs/start", '{"run": {"run_id": "run-2", "max_duration_minutes": NaN}, '
+     '"tiers": [{"tier_id": "T1", "tier_index": 0, "name": "A"}], "phases": '
+     '[{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "A"}]}',
+     "max_duration_minutes"),
+])
+def test_nan_and_infinity_are_422_naming_the_field(server: LiveServer, tmp_path: Path,
+                                                    url: str, body: str, field: str) -> None:
+    """JSON has no NaN or Infinity, but Python's parser reads them: they were a 500."""
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    detail = _refused_without_trace(server, tmp_path, "POST", url, 422, content=body,
+                                    headers={"content-type": "application/json"})
+    assert field in str(detail["detail"][0]["loc"]), detail

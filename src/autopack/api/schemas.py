@@ -137,7 +137,7 @@ class UpdateStatusRequest(BaseModel):
     (`unspecified_minor__{phase_id}__{n}`) up to the number given; prefer record_issue.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     state: PhaseState
     builder_attempts: Counter | None = None

@@ -37,7 +37,7 @@ ScopeEntry = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidato
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
 
 class RunFields(_Strict):

@@ -22,7 +22,7 @@ CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,63}$"
 class RecordIssueRequest(BaseModel):
     """One observation of a logical problem, identified by its stable `issue_key`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     issue_key: Annotated[str, Field(pattern=ISSUE_KEY_PATTERN, max_length=200)]
     severity: Severity

@@ -18,7 +18,7 @@ class DryRunRequest(BaseModel):
     """A plan (the body of POST /runs/start) and, optionally, a ruleset to use instead of
     the configured one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     plan: RunSpec
     ruleset: dict[str, Any] | None = None
