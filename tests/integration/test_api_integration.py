@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,14 @@ def test_a_refused_run_id_leaves_the_repository_usable_for_the_next(
         assert http.post("/runs/start", json=_body(repo, "pre")).status_code == 409
         http.post("/runs/start", json=_body(repo, "pre-2")).raise_for_status()
     assert git(repo, "rev-parse", "autopack/integration/pre-2") == git(repo, "rev-parse", "main")
+
+
+def test_a_run_whose_repository_is_gone_is_a_409_not_a_500(server: LiveServer,
+                                                            tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "repo")
+    with server.client() as http:
+        http.post("/runs/start", json=_body(repo)).raise_for_status()
+        shutil.rmtree(repo)
+        gone = http.get("/runs/run-1/integration_status")
+    assert gone.status_code == 409, gone.text
+    assert "no longer exists" in gone.json()["detail"]

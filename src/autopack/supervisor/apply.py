@@ -405,6 +405,9 @@ class GovernedApply:
     def _repo_git(self, view: RunView) -> Git:
         if view.run.repo_path is None:
             raise Conflict(f"run {view.run.run_id!r} has no repository")
+        if not Path(view.run.repo_path).is_dir():
+            raise Conflict(f"run {view.run.run_id!r}: its repository {view.run.repo_path} "
+                           "no longer exists")
         return self.git(view.run.repo_path)
 
     def _store(self, run_id: str, phase_id: str, number: int, change: Change) -> None:
