@@ -141,11 +141,15 @@ class GovernedApply:
         """Create the run's integration branch at its base commit."""
         create_integration_branch(self.git(binding.path), run_id, binding.base_commit)
 
-    def unstart(self, run_id: str, binding: RepoBinding) -> None:
-        """Remove the branch `start` made for a run whose creation then failed (only
-        while it is still at the base commit)."""
-        refs.delete_ref(self.git(binding.path), integration_ref(run_id), binding.base_commit,
-                        reason=f"autopack: run {run_id} was not created")
+    def restore_branch(self, run_id: str) -> None:
+        """Create the run's integration branch at its base commit when the process that
+        created the run died before making it (no phase has a snapshot yet)."""
+        view = self._view(run_id)
+        if view.run.repo_path is None or view.run.base_commit is None:
+            return
+        git = self._repo_git(view)
+        if refs.current(git, integration_ref(run_id)) is None and not self.snapshots(run_id):
+            create_integration_branch(git, run_id, view.run.base_commit)
 
     # -- attempts ----------------------------------------------------------------------
 

@@ -128,6 +128,7 @@ class Engine:
     def _drive(self, run_id: str) -> None:
         strategy = self.sup.strategy(run_id)
         planned = {p["phase_id"]: p for p in strategy["phases"]}
+        self.sup.apply.restore_branch(run_id)  # its creator died before making it
         self.sup.apply.cleanup_stale(run_id)  # worktrees a dead engine left behind
         for phase in self.sup.get_run(run_id).phases:
             if PhaseState(phase.state).is_terminal:

@@ -13,6 +13,7 @@ import os
 import signal
 
 POINTS = (
+    "run_created",          # the run is in the database, its integration branch not made
     "attempt_opened",       # the attempt is stored (empty), its worktree exists
     "built",                # the builder changed the worktree and its usage is charged
     "gated",                # the change is stored and passed the gate

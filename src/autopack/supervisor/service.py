@@ -31,6 +31,7 @@ from autopack.strategy.engine import (
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import BUILTIN, Ruleset, load_ruleset
 from autopack.supervisor.apply import GovernedApply
+from autopack.supervisor.faults import crash_point
 
 
 class Supervisor:
@@ -66,20 +67,15 @@ class Supervisor:
         binding = self.apply.bind(spec, after_run)
         aging = effective_aging(rules, self.settings.aging)
         stored = json.dumps(inputs, sort_keys=True) if inputs is not None else None
-        branched = False
-        try:
-            with self.db.write() as conn:
-                runs.create_run(conn, spec, aging, actor,
-                                lambda backlog: self._compile(spec, rules, source, backlog),
-                                strategy_json, binding, stored)
-                if binding is not None:
-                    # before the commit: a branch git refuses leaves no run behind
-                    self.apply.start(spec.run.run_id, binding)
-                    branched = True
-        except BaseException:
-            if branched and binding is not None:
-                self.apply.unstart(spec.run.run_id, binding)
-            raise
+        with self.db.write() as conn:
+            runs.create_run(conn, spec, aging, actor,
+                            lambda backlog: self._compile(spec, rules, source, backlog),
+                            strategy_json, binding, stored)
+        if binding is not None:
+            crash_point("run_created")
+            # after the commit: a process dying here leaves a run whose engine makes the
+            # branch when it starts (`restore_branch`), not a branch no run owns
+            self.apply.start(spec.run.run_id, binding)
         return self.regenerate(spec.run.run_id)
 
     def ruleset(self) -> tuple[Ruleset, str]:
