@@ -181,3 +181,22 @@ def test_a_commit_autopack_did_not_make_blocks_promotion(clean_project: Project,
         f"autopack/integration/run-1 holds a commit Autopack did not make: {forged[:12]} "
         "sneaky"]
     assert git(repo, "rev-parse", "main") == main
+
+
+def test_a_promotion_killed_after_moving_the_checkout_completes_when_run_again(
+    clean_project: Project,
+) -> None:
+    """A promotion moves the checkouts of main first, then main itself: killed between
+    the two, the checkout holds exactly the new commit, and the next promotion accepts
+    it and moves main (in the other order a kill left main moved and the checkout
+    showing the whole run reverted, which no re-run repaired)."""
+    clean_project.start(phases=(1,))
+    clean_project.complete(changes=CHANGE)
+    repo, tip = clean_project.repo, clean_project.integration_tip()
+    git(repo, "read-tree", "-m", "-u", "main", tip)  # what the killed promotion did
+    assert git(repo, "status", "--porcelain") != ""
+    done = clean_project.sup.apply.promote("run-1", actor="t")
+    assert (done.plan.action, done.main_commit) == (PromotionAction.FAST_FORWARD, tip)
+    assert git(repo, "rev-parse", "main") == tip
+    assert git(repo, "status", "--porcelain") == ""
+    assert (repo / "src/feature.py").read_text() == "FEATURE = True\n"

@@ -96,10 +96,18 @@ def promote(git: Git, plan: PromotionPlan) -> str:
         return plan.old
     ref = f"refs/heads/{plan.main_branch}"
     grant = refs.PromotionGrant(ref=ref, run_id=plan.run_id)
-    refs.update_ref(git, ref, plan.new, plan.old, grant=grant,
-                    reason=f"autopack promote {plan.run_id} ({plan.action.value})")
+    # checkouts first: a process killed before the ref moves leaves checkouts already at
+    # the new commit, which the next promotion accepts and completes; the other order
+    # left main moved and its checkout showing the whole run reverted
     for path in plan.checkouts:
         git.at(path).run("read-tree", "-m", "-u", plan.old, plan.new)
+    try:
+        refs.update_ref(git, ref, plan.new, plan.old, grant=grant,
+                        reason=f"autopack promote {plan.run_id} ({plan.action.value})")
+    except Conflict:  # main moved meanwhile: put the checkouts back where it was
+        for path in plan.checkouts:
+            git.at(path).run("read-tree", "-m", "-u", plan.new, plan.old, check=False)
+        raise
     return plan.new
 
 
@@ -138,10 +146,17 @@ def _checkouts_of(git: Git, ref: str) -> tuple[Path, ...]:
 
 def _check_checkout_can_move(git: Git, old: str, new: str) -> None:
     dirty = git.text("status", "--porcelain", "--untracked-files=no")
-    if dirty:
+    if dirty and not _holds_exactly(git, new):
         raise Conflict(f"main is checked out at {git.cwd} with uncommitted changes; "
                        "commit or stash them (or check out another branch) and promote again")
     trial = git.run("read-tree", "-m", "-u", "-n", old, new, check=False)
     if trial.returncode != 0:
         raise Conflict(f"main is checked out at {git.cwd} and moving it would overwrite: "
                        f"{trial.stderr.decode(errors='replace').strip()}")
+
+
+def _holds_exactly(git: Git, commit: str) -> bool:
+    """True when a checkout's index and files are exactly `commit` (a promotion moved
+    them and was killed before it moved the branch)."""
+    staged = git.run("diff", "--cached", "--quiet", commit, "--", check=False).returncode
+    return staged == 0 and git.run("diff", "--quiet", "--", check=False).returncode == 0
