@@ -93,6 +93,13 @@ def test_the_server_leaves_a_run_driven_elsewhere_alone(server, tmp_path: Path) 
         seen = http.get("/runs/held/wait", params={"timeout": 300}).json()
     assert seen["state"] == "PHASE_QUEUEING"
     assert [(p["state"], p["builder_attempts"]) for p in seen["phases"]] == [("QUEUED", 0)]
+    # the run is the engine's: the API does not move its phases behind its back (doing
+    # so made the engine fail the run as an environment error)
+    with server.client() as http:
+        moved = http.post("/runs/held/phases/P1/update_status", json={"state": "SKIPPED"})
+        assert moved.status_code == 409, moved.text
+        assert "driven by Autopack's engine" in moved.json()["detail"]
+        assert http.get("/runs/held").json()["phases"][0]["state"] == "QUEUED"
 
 
 def test_driving_an_unknown_run_is_refused_and_creates_nothing(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ _PHASE_STATES = (select(_PHASES.c.id, _PHASES.c.phase_id, _PHASES.c.tier_id,
                         _PHASES.c.phase_index, _PHASES.c.state, _PHASES.c.tokens_used,
                         _PHASES.c.minor_issues_count, _PHASES.c.major_issues_count)
                  .where(_PHASES.c.run_id == bindparam("run_id")))
+_DRIVEN = select(_INPUTS.c.run_id).where(_INPUTS.c.run_id == bindparam("run_id"))
 _TIER_STATES = (select(_TIERS.c.tier_id, _TIERS.c.state)
                 .where(_TIERS.c.run_id == bindparam("run_id")))
 
@@ -299,10 +300,16 @@ def list_events(conn: Connection, run_id: str) -> Sequence[Row[Any]]:
 
 
 def update_phase_status(
-    conn: Connection, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
+    conn: Connection, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str,
+    external: bool = False,
 ) -> PhaseStatusResult:
-    """Move one phase (or report counters in its current state) and roll tier and run."""
+    """Move one phase (or report counters in its current state) and roll tier and run.
+
+    An `external` change (not the engine's) is refused on a run the engine drives."""
     run = lock_active_run(conn, run_id, f"(phase {phase_id} -> {change.state.value})")
+    if external and conn.execute(_DRIVEN, {"run_id": run_id}).first() is not None:
+        raise Conflict(f"run {run_id!r} is driven by Autopack's engine (`autopack run`, or "
+                       "started with execute): its phases move by themselves")
     run_state = RunState(run.state)
     phases = conn.execute(_PHASE_STATES, {"run_id": run_id}).all()
     phase = next((p for p in phases if p.phase_id == phase_id), None)

@@ -131,14 +131,16 @@ class Supervisor:
             return runs.list_events(conn, run_id)
 
     def update_phase_status(
-        self, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str
+        self, run_id: str, phase_id: str, change: PhaseStatusUpdate, actor: str,
+        external: bool = False,
     ) -> tuple[PhaseStatusResult, RunView]:
-        """Move a phase; roll its tier and run; rewrite the views it touched.
+        """Move a phase; roll its tier and run; rewrite the views it touched. An
+        `external` change (the API's) is refused (Conflict) on a run the engine drives.
 
         Returns what changed and the run as read after the change.
         """
         with self.db.write() as conn:
-            result = runs.update_phase_status(conn, run_id, phase_id, change, actor)
+            result = runs.update_phase_status(conn, run_id, phase_id, change, actor, external)
         counted = change.minor_issues_count is not None or change.major_issues_count is not None
         view = self._write_after_change(run_id, [phase_id], with_issues=counted)
         return result, view

@@ -192,7 +192,7 @@ def _update(run_id: str, phase_id: str, body: UpdateStatusRequest,
         run_id, phase_id,
         PhaseStatusUpdate(body.state, body.builder_attempts, body.tokens_used,
                           body.minor_issues_count, body.major_issues_count, body.reason),
-        ACTOR,
+        ACTOR, external=True,
     )
     return _json(UpdateStatusResponse(
         run_id=run_id, phase_id=phase_id, tier_id=result.tier_id, state=result.phase_state,
