@@ -477,7 +477,7 @@ def _own_folder(repo: Path, name: str) -> Path:
     """`repo/name`, refused when it is a link (a repository can commit one, to have a
     run write its database and files elsewhere) or a file."""
     path = repo / name
-    if path.is_symlink() or (path.exists() and not path.is_dir()):
+    if path.is_symlink() or not_a_folder(path) is not None:
         raise InvalidInput(str(path), "is a link or a file; Autopack keeps its own folder "
                            "here and never writes through a link (remove it, or set "
                            "AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR)")
