@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autopack.artefacts.layout import RunLayout
+from autopack.db.database import Database
 from autopack.domain.errors import NotFound
 from autopack.project_config import load_project_config
 from autopack.settings import Settings
@@ -43,12 +44,12 @@ def test_a_run_being_driven_cannot_be_driven_twice(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
     env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
 
-    def resume() -> subprocess.CompletedProcess[str]:
+    def resume(**more: str) -> subprocess.CompletedProcess[str]:
         # a refusal is immediate; a second engine would wait on the gate until this
         # timeout
         return subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
-                              capture_output=True, text=True, env=env, timeout=120,
-                              check=False)
+                              capture_output=True, text=True, env={**env, **more},
+                              timeout=120, check=False)
 
     first = subprocess.Popen([AUTOPACK, "run", str(plan), "--repo", str(repo), "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -56,6 +57,8 @@ def test_a_run_being_driven_cannot_be_driven_twice(tmp_path: Path) -> None:
     try:
         with open(gate, "w") as opened:  # returns once the builder has opened it
             refused = resume()
+            # the same database with another runs folder: the database's lease refuses it
+            elsewhere = resume(AUTOPACK_RUNS_DIR=str(tmp_path / "other-runs"))
             opened.write("go")
         out, errors = first.communicate(timeout=600)
     finally:
@@ -64,6 +67,9 @@ def test_a_run_being_driven_cannot_be_driven_twice(tmp_path: Path) -> None:
     assert "being driven by another engine" in refused.stderr
     assert f"process {first.pid}" in refused.stderr
     assert json.loads(refused.stdout)["exit_code"] == 1  # --json: the error as its document
+    assert elsewhere.returncode == 1, elsewhere.stdout + elsewhere.stderr
+    assert f"autopack pid {first.pid} on" in elsewhere.stderr
+    assert not (tmp_path / "other-runs" / "calc" / "phases").exists()
     assert first.returncode == 0, out + errors
     doc = json.loads(out)
     assert doc["state"] == "DONE_SUCCESS"
@@ -87,10 +93,12 @@ def test_the_server_leaves_a_run_driven_elsewhere_alone(server, tmp_path: Path) 
         "phases": [{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "X",
                     "task_category": "feature_scaffolding", "command": sub}],
     }
-    with drive_lease(RunLayout(server.settings.runs_dir, "held")), server.client() as http:
+    db = Database(server.settings.database_url)
+    with drive_lease(RunLayout(server.settings.runs_dir, "held"), db), server.client() as http:
         assert http.post("/runs/start", json=body).status_code == 201
         # returns once the executor has given the run up
         seen = http.get("/runs/held/wait", params={"timeout": 300}).json()
+    db.dispose()
     assert seen["state"] == "PHASE_QUEUEING"
     assert [(p["state"], p["builder_attempts"]) for p in seen["phases"]] == [("QUEUED", 0)]
     # the run is the engine's: the API does not move its phases behind its back (doing

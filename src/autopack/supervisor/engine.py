@@ -114,7 +114,7 @@ class Engine:
         Holds the run's lease throughout: RunBusy when another engine is driving it.
         NotFound for an unknown run, before the lease would create its folder."""
         self.sup.get_run(run_id)
-        with drive_lease(self.sup.artefacts.layout(run_id)):
+        with drive_lease(self.sup.artefacts.layout(run_id), self.sup.db):
             if not RunState(self.sup.get_run(run_id).run.state).is_terminal:
                 self._drive(run_id)
             return self._finish(run_id)
