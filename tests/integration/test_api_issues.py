@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from autopack.supervisor.service import Supervisor
 from tests.conftest import LiveServer, run_body
 from tests.integration.helpers import row_counts, tree
 
@@ -62,6 +63,33 @@ def test_repeats_count_once_and_files_follow(server: LiveServer) -> None:
     assert files["phase_01_P2_issues.json"]["issues"][0]["effective_severity"] == "major"
     saved = json.loads((server.settings.runs_dir / "project_issue_backlog.json").read_text())
     assert saved == backlog
+
+
+def test_a_later_run_seeing_a_key_leaves_the_first_runs_files_true(
+    server: LiveServer,
+) -> None:
+    """A phase issue file says what held in its own run, so regenerating it from the
+    database gives the same bytes however many runs saw the key since (it used to show
+    the project's latest run, which other runs changed without rewriting the file)."""
+    with server.client() as http:
+        for run in ("run-1", "run-2"):
+            http.post("/runs/start", json=run_body(run)).raise_for_status()
+        _record(http, "run-1", "P1", "k").raise_for_status()
+        path = server.settings.runs_dir / "run-1" / "issues" / "phase_00_P1_issues.json"
+        written = path.read_bytes()
+        _record(http, "run-2", "P2", "k").raise_for_status()
+        backlog = http.get("/project/issues/backlog").json()
+    assert backlog["issues_by_key"]["k"]["last_seen_run_id"] == "run-2"
+    entry = json.loads(written)["issues"][0]
+    assert (entry["first_seen_run"], entry["last_seen_run"]) == ("run-1", "run-1")
+    supervisor = Supervisor(server.settings)
+    try:
+        supervisor.regenerate("run-1")
+    finally:
+        supervisor.close()
+    assert path.read_bytes() == written
+    later = _files(server, "run-2")["phase_01_P2_issues.json"]["issues"][0]
+    assert (later["first_seen_run"], later["last_seen_run"]) == ("run-1", "run-2")
 
 
 def test_a_key_seen_as_major_counts_as_major_everywhere(server: LiveServer) -> None:

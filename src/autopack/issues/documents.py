@@ -16,7 +16,12 @@ def phase_issue_document(
     phase: Any, issues: Mapping[str, Any], issue_phases: Sequence[Any],
     backlog: Mapping[str, Any],
 ) -> Doc:
-    """`issues/phase_{k:02d}_{phase_id}_issues.json` for one phase."""
+    """`issues/phase_{k:02d}_{phase_id}_issues.json` for one phase.
+
+    It says what held in its own run: `last_seen_run` is that run (the issue is listed
+    because the run saw it), `first_seen_run` the project's first (set once). The
+    project's latest run lives in the backlog; putting it here made a file that later
+    runs changed without rewriting, and a snapshot retaken after a crash differ."""
     entries = []
     for link in issue_phases:
         if link.phase_id != phase.phase_id:
@@ -33,7 +38,7 @@ def phase_issue_document(
             "expected_fail": issue.expected_fail,
             "occurrence_count": link.occurrence_count,
             "first_seen_run": seen.first_seen_run_id if seen else None,
-            "last_seen_run": seen.last_seen_run_id if seen else None,
+            "last_seen_run": link.run_id,
             "evidence_refs": list(link.evidence_refs),
             "description": issue.description,
         })
