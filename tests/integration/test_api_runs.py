@@ -212,6 +212,25 @@ def test_body_over_the_limit_is_413(server: LiveServer, tmp_path: Path) -> None:
                            headers={"content-type": "application/json"})
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b'{"run": {"run_id": "r\xe9"}}', "not UTF-8 (byte 21)"),
+    ('{"run": {"run_id": "r"}}'.encode("utf-16"), "not UTF-8 (byte 0)"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'\xef\xbb\xbf{"run": {}}', "BOM"),
+], ids=["latin-1", "utf-16", "deep", "bom"])
+def test_a_body_that_is_not_json_text_is_422_naming_why(
+    server: LiveServer, tmp_path: Path, content: bytes, message: str,
+) -> None:
+    """Like any other body that is not JSON (FastAPI answered these with a 400 that did
+    not say what was wrong)."""
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
+                                    content=content,
+                                    headers={"content-type": "application/json"})
+    [error] = detail["detail"]
+    assert error["type"] == "json_invalid" and error["loc"][0] == "body"
+    assert message in error["ctx"]["error"]
+
+
 def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None:
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from autopack import __version__
+from autopack.api.json_body import JsonTextRoute
 from autopack.api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=JsonTextRoute)
 
 
 @router.get("/health", response_model=Health)

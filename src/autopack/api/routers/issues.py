@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.api.deps import PhaseId, RunId, SupervisorDep, in_writer_lane
+from autopack.api.json_body import JsonTextRoute
 from autopack.db.issues import IssueReport
 from autopack.domain.ids import ID_PATTERN
 from autopack.issues.rules import DebtStatus, IssueSource, IssueState, Severity
 from autopack.supervisor.service import Supervisor
 
-router = APIRouter(tags=["issues"])
+router = APIRouter(tags=["issues"], route_class=JsonTextRoute)
 
 ISSUE_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$"
 CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9_.:-]{0,63}$"

@@ -15,6 +15,7 @@ from autopack.api.deps import (
     SupervisorDep,
     in_writer_lane,
 )
+from autopack.api.json_body import JsonTextRoute
 from autopack.api.run_cache import RunBodyCache
 from autopack.api.schemas import (
     CommitOut,
@@ -35,7 +36,7 @@ from autopack.project_config import load_project_config
 from autopack.supervisor.engine import Engine, EngineOptions
 from autopack.supervisor.service import Supervisor
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = APIRouter(prefix="/runs", tags=["runs"], route_class=JsonTextRoute)
 ACTOR = "api"
 
 

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
 from autopack.api.deps import SupervisorDep
+from autopack.api.json_body import JsonTextRoute
 from autopack.plan.spec import RunSpec
 from autopack.strategy.ruleset import parse_ruleset
 
-router = APIRouter(prefix="/strategy", tags=["strategy"])
+router = APIRouter(prefix="/strategy", tags=["strategy"], route_class=JsonTextRoute)
 
 
 class DryRunRequest(BaseModel):
