@@ -143,6 +143,27 @@ def test_bad_ids_are_422_naming_the_field(server: LiveServer, tmp_path: Path, fi
     assert not (tmp_path / "x").exists() and not (server.settings.runs_dir).exists()
 
 
+@pytest.mark.parametrize("run_id", ["project_issue_backlog.json",
+                                    "project_issue_backlog.q.json",
+                                    "Project_Issue_Backlog.JSON"])
+def test_a_run_id_naming_a_backlog_file_is_422(server: LiveServer, tmp_path: Path,
+                                               run_id: str) -> None:
+    """Such a run's folder would take the place of a project's backlog file in the runs
+    folder (its first write failed after the run was saved; as `.q.json`, the backlog
+    write of project q swapped the run's folder away)."""
+    with server.client() as http:  # the default project's backlog file exists
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    body = run_body(run_id)
+    body["run"]["project_id"] = "q"  # type: ignore[index]
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    [error] = detail["detail"]
+    assert error["loc"] == ["body", "run", "run_id"] and "backlog file" in error["msg"]
+    with server.client() as http:
+        body["run"]["run_id"] = "q-run"  # type: ignore[index]
+        assert http.post("/runs/start", json=body).status_code == 201
+    assert (server.settings.runs_dir / "project_issue_backlog.q.json").is_file()
+
+
 def test_duplicate_run_id_is_409_and_the_first_run_is_untouched(server: LiveServer,
                                                                 tmp_path: Path) -> None:
     with server.client() as http:

@@ -13,7 +13,7 @@ from autopack.artefacts.layout import RunLayout
 from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.categories import SafetyProfile
 from autopack.domain.errors import PolicyViolation
-from autopack.domain.ids import is_valid_id, slug
+from autopack.domain.ids import is_valid_id, names_a_runs_folder_file, slug
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 
@@ -33,11 +33,27 @@ def test_good_ids_are_accepted(good: str) -> None:
 
 @given(st.text(max_size=200))
 def test_valid_ids_never_escape_the_runs_folder(text: str) -> None:
-    if is_valid_id(text):
+    if is_valid_id(text) and not names_a_runs_folder_file(text):
         assert RunLayout(Path("/srv/runs"), text).root.parent.as_posix() == "/srv/runs"
     else:
         with pytest.raises((ValueError, PolicyViolation)):
             RunLayout(Path("/srv/runs"), text)
+
+
+@pytest.mark.parametrize(("run_id", "taken"), [
+    ("project_issue_backlog.json", True), ("project_issue_backlog.web.json", True),
+    ("PROJECT_ISSUE_BACKLOG.JSON", True), ("project_issue_backlog", False),
+    ("project_issue_backlog.json.old", False), ("my_project_issue_backlog.json", False),
+])
+def test_a_run_may_not_take_the_place_of_a_backlog_file(run_id: str, taken: bool) -> None:
+    assert names_a_runs_folder_file(run_id) is taken
+    if taken:
+        with pytest.raises(PolicyViolation, match="names a file of the runs folder"):
+            RunLayout(Path("/srv/runs"), run_id)
+        with pytest.raises(ValidationError, match="backlog file"):
+            RunSpec.model_validate({"run": {"run_id": run_id}, "tiers": [], "phases": []})
+    else:
+        RunLayout(Path("/srv/runs"), run_id)
 
 
 def test_slug_is_filesystem_safe() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autopack.domain.errors import PolicyViolation
-from autopack.domain.ids import check_id, slug
+from autopack.domain.ids import check_id, names_a_runs_folder_file, slug
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class RunLayout:
     def __post_init__(self) -> None:
         """Compute the run folder once; refuse one that would leave the runs folder."""
         check_id(self.run_id)
+        if names_a_runs_folder_file(self.run_id):
+            raise PolicyViolation(f"run id {self.run_id!r} names a file of the runs folder")
         base = self.runs_dir.resolve()
         root = (base / self.run_id).resolve()
         if root.parent != base:

@@ -24,6 +24,16 @@ def check_id(value: str) -> str:
     )
 
 
+_RUNS_FOLDER_OWN = re.compile(r"project_issue_backlog(\..+)?\.json", re.IGNORECASE)
+
+
+def names_a_runs_folder_file(run_id: str) -> bool:
+    """True when a run folder called `run_id` would take the place of a file the runs
+    folder keeps beside its runs: a project's `project_issue_backlog[.{project}].json`
+    (in any case: some filesystems ignore it)."""
+    return _RUNS_FOLDER_OWN.fullmatch(run_id) is not None
+
+
 def slug(text: str, fallback: str, max_length: int = 60) -> str:
     """A filesystem-safe lower-case slug of `text`, or `fallback` when nothing is left."""
     cleaned = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:max_length].strip("_")

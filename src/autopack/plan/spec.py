@@ -15,7 +15,7 @@ from autopack.domain.categories import (
     TaskCategory,
 )
 from autopack.domain.errors import PlanError
-from autopack.domain.ids import ID_PATTERN
+from autopack.domain.ids import ID_PATTERN, names_a_runs_folder_file
 from autopack.domain.paths import path_problem
 from autopack.plan import jsonfile
 
@@ -33,6 +33,15 @@ def _scope_entry(value: str) -> str:
     return value
 
 
+def _run_id(value: str) -> str:
+    if names_a_runs_folder_file(value):
+        raise ValueError(f"{value!r} is the name of a project's issue backlog file in the "
+                         "runs folder; choose another run id")
+    return value
+
+
+RunId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN),
+                  AfterValidator(_run_id)]
 ScopeEntry = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(_scope_entry)]
 
 
@@ -43,7 +52,7 @@ class _Strict(BaseModel):
 class RunFields(_Strict):
     """The run part of a run spec."""
 
-    run_id: EntityId
+    run_id: RunId
     project_id: EntityId = "default"
     safety_profile: SafetyProfile = SafetyProfile.NORMAL
     run_scope: RunScope = RunScope.MULTI_TIER
