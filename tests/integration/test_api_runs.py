@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -250,6 +251,26 @@ def test_a_body_that_is_not_json_text_is_422_naming_why(
     [error] = detail["detail"]
     assert error["type"] == "json_invalid" and error["loc"][0] == "body"
     assert message in error["ctx"]["error"]
+
+
+def test_a_lone_surrogate_in_a_text_field_is_422_naming_it(server: LiveServer,
+                                                           tmp_path: Path) -> None:
+    """`\\ud800` is legal JSON but no text: the 422 echoing it could not be encoded and
+    the answer was a 500."""
+    content = json.dumps(run_body("run-1")).replace('"Tier 1 work"', '"a\\ud800"')
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
+                                    content=content.encode(),
+                                    headers={"content-type": "application/json"})
+    [error] = detail["detail"]
+    assert error["loc"] == ["body", "tiers", 0, "name"] and error["input"] == "a\\ud800"
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    reason = b'{"state": "EXECUTING", "reason": "x\\udfff"}'
+    detail = _refused_without_trace(server, tmp_path, "POST",
+                                    "/runs/run-1/phases/P1/update_status", 422,
+                                    content=reason,
+                                    headers={"content-type": "application/json"})
+    assert detail["detail"][0]["loc"] == ["body", "reason"]
 
 
 def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None:

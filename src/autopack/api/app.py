@@ -47,22 +47,27 @@ async def _autopack_error(_request: Request, exc: Exception) -> JSONResponse:
         body["field"] = exc.where
     if isinstance(exc, IllegalTransition):
         body.update(current=exc.current, target=exc.target, allowed=exc.allowed)
-    return JSONResponse(body, status_code=code)
+    return JSONResponse(_sendable(body), status_code=code)
 
 
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, able to echo a NaN or Infinity the body held (JSON cannot)."""
+    """FastAPI's 422, able to echo what JSON text cannot hold (see `_sendable`)."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    return JSONResponse(_sendable({"detail": jsonable_encoder(exc.errors())}), status_code=422)
 
 
-def _finite(value: object) -> object:
+def _sendable(value: object) -> object:
+    """`value` with what an error may echo from its input and JSON text cannot hold made
+    printable: NaN and Infinity as strings, a lone surrogate (a `\\ud800` escape decodes
+    to one) as its escape."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list | tuple):
+        return [_sendable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_sendable(k): _sendable(v) for k, v in value.items()}
     return value
 
 
