@@ -273,6 +273,29 @@ def test_a_lone_surrogate_in_a_text_field_is_422_naming_it(server: LiveServer,
     assert detail["detail"][0]["loc"] == ["body", "reason"]
 
 
+def test_a_nul_in_free_text_is_422_naming_the_field_on_every_database(
+    server: LiveServer, tmp_path: Path,
+) -> None:
+    """PostgreSQL's text cannot hold a NUL (a 500 there) where SQLite kept it: refused
+    alike where it comes in."""
+    body = run_body("run-1")
+    body["phases"][0]["description"] = "a\x00b"  # type: ignore[index]
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    [error] = detail["detail"]
+    assert error["loc"] == ["body", "phases", 0, "description"] and "NUL" in error["msg"]
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    for url, payload, loc in [
+        ("/runs/run-1/phases/P1/update_status", {"state": "EXECUTING", "reason": "\x00"},
+         ["body", "reason"]),
+        ("/runs/run-1/phases/P1/record_issue",
+         {"issue_key": "k", "severity": "minor", "source": "test", "category": "test_failure",
+          "description": "x\x00"}, ["body", "description"]),
+    ]:
+        detail = _refused_without_trace(server, tmp_path, "POST", url, 422, json=payload)
+        assert detail["detail"][0]["loc"] == loc
+
+
 def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None:
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()

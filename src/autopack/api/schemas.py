@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from autopack.db.runs import RunView
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness
 from autopack.domain.states import PhaseState, RunState, TierState
+from autopack.domain.text import NoNul
 
 Counter = Annotated[int, Field(ge=0, le=10**12)]
 
@@ -144,7 +145,7 @@ class UpdateStatusRequest(BaseModel):
     tokens_used: Counter | None = None
     minor_issues_count: Counter | None = None
     major_issues_count: Counter | None = None
-    reason: Annotated[str, Field(max_length=2_000)] | None = None
+    reason: Annotated[str, Field(max_length=2_000), NoNul] | None = None
 
 
 class UpdateStatusResponse(BaseModel):

@@ -17,11 +17,12 @@ from autopack.domain.categories import (
 from autopack.domain.errors import PlanError
 from autopack.domain.ids import ID_PATTERN, names_a_runs_folder_file
 from autopack.domain.paths import path_problem
+from autopack.domain.text import NoNul
 from autopack.plan import jsonfile
 
 EntityId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Description = Annotated[str, Field(max_length=20_000)]
+Name = Annotated[str, Field(min_length=1, max_length=200), NoNul]
+Description = Annotated[str, Field(max_length=20_000), NoNul]
 MAX_INDEX = 9_999
 """The largest tier_index and phase_index (file names keep them to four digits)."""
 
@@ -42,7 +43,8 @@ def _run_id(value: str) -> str:
 
 RunId = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN),
                   AfterValidator(_run_id)]
-ScopeEntry = Annotated[str, Field(min_length=1, max_length=1_000), AfterValidator(_scope_entry)]
+ScopeEntry = Annotated[str, Field(min_length=1, max_length=1_000), NoNul,
+                      AfterValidator(_scope_entry)]
 
 
 class _Strict(BaseModel):
@@ -64,7 +66,7 @@ class RunFields(_Strict):
 class RepoTarget(_Strict):
     """The git repository a run works on."""
 
-    path: str = Field(min_length=1, max_length=4_096)
+    path: Annotated[str, Field(min_length=1, max_length=4_096), NoNul]
     """The repository (its working tree, or a bare repository)."""
     main_branch: str = Field("main", min_length=1, max_length=255,
                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
@@ -92,11 +94,11 @@ class PhaseSpec(_Strict):
     builder_mode: BuilderMode | None = None
     scope: list[ScopeEntry] | None = Field(None, max_length=1_000)
     """Paths the phase may change; None: the whole repository."""
-    command: Annotated[str, Field(min_length=1, max_length=4_000)] | None = None
+    command: Annotated[str, Field(min_length=1, max_length=4_000), NoNul] | None = None
     """The command the `command` builder runs in the attempt's worktree."""
-    patch: Annotated[str, Field(min_length=1, max_length=1_000)] | None = None
+    patch: Annotated[str, Field(min_length=1, max_length=1_000), NoNul] | None = None
     """The patch file the `patch` builder applies (relative to the plan's folder)."""
-    acceptance: Annotated[str, Field(max_length=5_000)] | None = None
+    acceptance: Annotated[str, Field(max_length=5_000), NoNul] | None = None
 
 
 def _duplicates(values: list[str | int]) -> list[tuple[int, str | int]]:

@@ -22,6 +22,7 @@ from autopack.domain.categories import (
     TaskCategory,
 )
 from autopack.domain.errors import ConfigError
+from autopack.domain.text import NoNul
 from autopack.issues.rules import AgingPolicy, Severity
 from autopack.plan import jsonfile
 
@@ -90,9 +91,9 @@ class AutoApplyRule(_Strict):
 class ClassificationRule(_Strict):
     """Phases without a category whose title, description or scope match get one."""
 
-    keywords: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+    keywords: list[Annotated[str, Field(min_length=1, max_length=100), NoNul]] = Field(
         default_factory=list, max_length=200)
-    paths: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+    paths: list[Annotated[str, Field(min_length=1, max_length=500), NoNul]] = Field(
         default_factory=list, max_length=200)
     task_category: TaskCategory
     complexity: Complexity | None = None

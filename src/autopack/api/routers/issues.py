@@ -11,6 +11,7 @@ from autopack.api.deps import PhaseId, RunId, SupervisorDep, in_writer_lane
 from autopack.api.json_body import JsonTextRoute
 from autopack.db.issues import IssueReport
 from autopack.domain.ids import ID_PATTERN
+from autopack.domain.text import NoNul
 from autopack.issues.rules import DebtStatus, IssueSource, IssueState, Severity
 from autopack.supervisor.service import Supervisor
 
@@ -30,9 +31,9 @@ class RecordIssueRequest(BaseModel):
     source: IssueSource
     category: Annotated[str, Field(pattern=CATEGORY_PATTERN, max_length=64)]
     evidence_refs: Annotated[
-        list[Annotated[str, Field(min_length=1, max_length=500)]], Field(max_length=20)
+        list[Annotated[str, Field(min_length=1, max_length=500), NoNul]], Field(max_length=20)
     ] = []
-    description: Annotated[str, Field(max_length=4_000)] = ""
+    description: Annotated[str, Field(max_length=4_000), NoNul] = ""
     expected_fail: bool = False
 
 
