@@ -296,6 +296,23 @@ def test_a_nul_in_free_text_is_422_naming_the_field_on_every_database(
         assert detail["detail"][0]["loc"] == loc
 
 
+def test_counters_past_32_bits_are_stored_or_refused_never_a_500(server: LiveServer,
+                                                                   tmp_path: Path) -> None:
+    """Tokens are 64-bit (a jump of 2**31 in one report was bound as a 32-bit integer
+    and PostgreSQL failed it); attempts are 32-bit and say so."""
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        moved = http.post("/runs/run-1/phases/P1/update_status",
+                          json={"state": "EXECUTING", "tokens_used": 2**31 + 5})
+        assert moved.status_code == 200, moved.text
+        run = http.get("/runs/run-1").json()
+    assert run["tokens_used"] == 2**31 + 5 == run["tiers"][0]["tokens_used"]
+    detail = _refused_without_trace(server, tmp_path, "POST",
+                                    "/runs/run-1/phases/P1/update_status", 422,
+                                    json={"state": "EXECUTING", "builder_attempts": 2**31})
+    assert detail["detail"][0]["loc"] == ["body", "builder_attempts"]
+
+
 def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None:
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()

@@ -13,6 +13,9 @@ from autopack.domain.states import PhaseState, RunState, TierState
 from autopack.domain.text import NoNul
 
 Counter = Annotated[int, Field(ge=0, le=10**12)]
+"""Tokens (64-bit columns)."""
+SmallCounter = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""Attempts and issue counts (32-bit columns)."""
 
 
 class _FromRows(BaseModel):
@@ -141,10 +144,10 @@ class UpdateStatusRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     state: PhaseState
-    builder_attempts: Counter | None = None
+    builder_attempts: SmallCounter | None = None
     tokens_used: Counter | None = None
-    minor_issues_count: Counter | None = None
-    major_issues_count: Counter | None = None
+    minor_issues_count: SmallCounter | None = None
+    major_issues_count: SmallCounter | None = None
     reason: Annotated[str, Field(max_length=2_000), NoNul] | None = None
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Row, Table, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, Row, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from autopack.db import issues
@@ -68,14 +68,14 @@ _MOVE_TIER = (
     .where(_TIERS.c.run_id == bindparam("b_run_id"), _TIERS.c.tier_id == bindparam("b_tier_id"),
            _TIERS.c.state == bindparam("b_from_state"))
     .values(state=bindparam("b_to_state"), updated_at=bindparam("b_now"),
-            tokens_used=_TIERS.c.tokens_used + bindparam("b_token_delta", type_=Integer))
+            tokens_used=_TIERS.c.tokens_used + bindparam("b_token_delta", type_=BigInteger))
 )
 _MOVE_RUN = (
     update(_RUNS)
     .where(_RUNS.c.run_id == bindparam("b_run_id"), _RUNS.c.state == bindparam("b_from_state"))
     .values(state=bindparam("b_to_state"), updated_at=bindparam("b_now"),
             version=_RUNS.c.version + 1,
-            tokens_used=_RUNS.c.tokens_used + bindparam("b_token_delta", type_=Integer),
+            tokens_used=_RUNS.c.tokens_used + bindparam("b_token_delta", type_=BigInteger),
             completed_at=_or_keep("b_completed_at", _RUNS.c.completed_at),
             failure_reason=_or_keep("b_failure_reason", _RUNS.c.failure_reason))
 )
