@@ -239,7 +239,8 @@ def test_body_over_the_limit_is_413(server: LiveServer, tmp_path: Path) -> None:
     ('{"run": {"run_id": "r"}}'.encode("utf-16"), "not UTF-8 (byte 0)"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b'\xef\xbb\xbf{"run": {}}', "BOM"),
-], ids=["latin-1", "utf-16", "deep", "bom"])
+    (b'{"run": {"token_cap": ' + b"1" * 5000 + b"}}", "digits"),
+], ids=["latin-1", "utf-16", "deep", "bom", "huge-int"])
 def test_a_body_that_is_not_json_text_is_422_naming_why(
     server: LiveServer, tmp_path: Path, content: bytes, message: str,
 ) -> None:

@@ -1,8 +1,9 @@
 """JSON request bodies: UTF-8 text (RFC 8259) parsed with a clear error for what is not.
 
 FastAPI answers a body that is not JSON with a 422 naming the position, but a body that
-is not UTF-8, or nests too deeply for the parser, with a 400 that says only "There was
-an error parsing the body". Here both become JSON errors, so they get the same 422.
+is not UTF-8, nests too deeply for the parser, or holds an integer of more digits than
+the interpreter converts, with a 400 that says only "There was an error parsing the
+body". Here these become JSON errors, so they get the same 422.
 """
 
 from __future__ import annotations
@@ -28,8 +29,13 @@ class JsonTextRequest(Request):
                     f"the body is not UTF-8 (byte {exc.start})", "", exc.start) from None
             try:
                 self._json = json.loads(text)
+            except json.JSONDecodeError:
+                raise
             except RecursionError:
                 raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
+            except ValueError as exc:  # a number past the interpreter's digit limit
+                raise json.JSONDecodeError(f"the body holds an unreadable value: {exc}",
+                                           "", 0) from None
         return self._json
 
 
