@@ -177,6 +177,40 @@ def test_aging_flags_resolves_and_reopens(server: LiveServer) -> None:
     assert other == 404  # the default project has no runs here
 
 
+def test_an_older_run_seeing_a_key_does_not_move_its_last_sighting_back(
+    server: LiveServer,
+) -> None:
+    """Runs of a project overlap: a still-active older run recording a key the newest
+    run saw made the backlog's last sighting the older run, so the key resolved early,
+    and reopening it there started its age from that older run."""
+    def new_run(http: httpx.Client, n: int) -> str:
+        http.post("/runs/start", json=run_body(f"run-{n}", tiers=1, phases_per_tier=(1,),
+                                               project_id="proj")).raise_for_status()
+        return f"run-{n}"
+
+    def entry(http: httpx.Client) -> dict:
+        return http.get("/project/issues/backlog", params={"project_id": "proj"}).json()[
+            "issues_by_key"]["k"]
+
+    with server.client() as http:
+        for n in (1, 2, 3):
+            new_run(http, n)
+        _record(http, "run-3", "P1", "k").raise_for_status()
+        _record(http, "run-1", "P1", "k").raise_for_status()
+        seen = entry(http)
+        assert (seen["last_seen_run_id"], seen["first_seen_run_id"]) == ("run-3", "run-3")
+        for n in (4, 5, 6):  # unseen in runs 4 and 5: not yet resolve_after_unseen_runs
+            new_run(http, n)
+        assert entry(http)["status"] == "needs_cleanup"  # aged: opened at run 3
+        new_run(http, 7)  # unseen in 4, 5 and 6
+        assert entry(http)["status"] == "resolved"
+        _record(http, "run-1", "P1", "k").raise_for_status()  # seen again, in an old run
+        assert (entry(http)["status"], entry(http)["age_in_runs"]) == ("open", 1)
+        assert entry(http)["last_seen_run_id"] == "run-1"
+        new_run(http, 8)
+        assert (entry(http)["status"], entry(http)["age_in_runs"]) == ("open", 2)
+
+
 def test_backlog_report_and_issues_command(server: LiveServer, tmp_path: Path) -> None:
     import os
     import subprocess
@@ -261,7 +295,7 @@ def test_a_count_adding_over_100_unkeyed_issues_is_422_and_changes_nothing(
         http.post("/runs/run-1/phases/P1/update_status",
                   json={"state": "EXECUTING", "minor_issues_count": 100}).raise_for_status()
     for field in ("minor_issues_count", "major_issues_count"):
-        body = {"state": "GATE", field: 10**12}
+        body = {"state": "GATE", field: 2**31 - 1}
         detail = _refused(server, tmp_path, "/runs/run-1/phases/P1/update_status", body, 422)
         assert detail["field"] == field, detail
         assert "record_issue" in detail["detail"]

@@ -203,12 +203,18 @@ def _touch_backlog(conn: Connection, run: Any, phase: Any, report: IssueReport,
         "seen_in_tiers": _BACKLOG.c.seen_in_tiers + (0 if seen_tier else 1),
         "age_in_tiers": _BACKLOG.c.age_in_tiers + (0 if seen_tier else 1),
         "base_severity": worse(Severity(row.base_severity), report.severity).value,
-        "last_seen_run_seq": run.project_run_seq, "last_seen_run_id": run.run_id,
         "last_seen_at": now,
     }
+    if run.project_run_seq >= row.last_seen_run_seq:
+        # runs overlap: an older run still going does not move the last sighting back
+        values.update(last_seen_run_seq=run.project_run_seq, last_seen_run_id=run.run_id)
     if status is BacklogStatus.RESOLVED:
-        # Seen again: reopened, and its age starts over.
-        values.update(status=BacklogStatus.OPEN.value, opened_run_seq=run.project_run_seq,
+        # Seen again: reopened, and its age starts over from the project's newest run
+        # (not from the run that saw it, which may be older).
+        newest = conn.execute(select(_PROJECTS.c.run_count).where(
+            _PROJECTS.c.project_id == project)).scalar_one()
+        values.update(status=BacklogStatus.OPEN.value, opened_run_seq=newest,
+                      last_seen_run_seq=newest, last_seen_run_id=run.run_id,
                       age_in_runs=1, age_in_tiers=1)
     conn.execute(update(_BACKLOG).where(_BACKLOG.c.id == row.id).values(**values))
     return BacklogStatus.OPEN if status is BacklogStatus.RESOLVED else status
