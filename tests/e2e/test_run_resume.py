@@ -174,3 +174,24 @@ def test_a_run_killed_around_an_auditor_revision_resumes_to_the_same_result(
     _killed_and_resumed(tmp_path, "revise",
                         ["reviewed", "attempt_opened@3", "built@3", "gated@3", "ci_done@3"],
                         {})
+
+
+def test_resume_leaves_an_integration_branch_checked_out_by_the_user_alone(
+        tmp_path: Path) -> None:
+    """Moving a branch under a checkout moves its HEAD but not its index or files: the
+    user's checkout of the integration branch showed the run's new work reverted."""
+    repo, plan = _setup(tmp_path)
+    crashed = _autopack(tmp_path, "run", str(plan), "--repo", str(repo),
+                        crash_at="phase_complete")
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    git(repo, "switch", "-q", "autopack/integration/resume")
+    before = user_view(repo)
+    refused = _autopack(tmp_path, "resume", "resume", "--repo", str(repo))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"autopack/integration/resume is checked out at {repo}" in refused.stderr
+    assert user_view(repo) == before
+    assert json.loads(refused.stdout)["exit_code"] == 1
+    git(repo, "switch", "-q", "main")
+    resumed = _autopack(tmp_path, "resume", "resume", "--repo", str(repo))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout)["state"] == "DONE_SUCCESS"

@@ -96,6 +96,22 @@ def test_update_ref_is_compare_and_swap(repo: Path) -> None:
     assert refs.current(runner, "refs/heads/autopack/x") == head
 
 
+def test_a_branch_checked_out_in_a_worktree_is_not_moved(repo: Path, tmp_path: Path) -> None:
+    """Its checkout's HEAD would follow while its index and files stayed behind."""
+    head = git(repo, "rev-parse", "HEAD")
+    runner = Git(repo)
+    refs.update_ref(runner, "refs/heads/autopack/x", head, None, reason="create")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "next")
+    nxt = git(repo, "rev-parse", "HEAD")
+    git(repo, "worktree", "add", "-q", str(tmp_path / "elsewhere"), "autopack/x")
+    with pytest.raises(Conflict, match=f"autopack/x is checked out at {tmp_path}/elsewhere"):
+        refs.update_ref(runner, "refs/heads/autopack/x", nxt, head, reason="move")
+    assert refs.current(runner, "refs/heads/autopack/x") == head
+    git(repo, "-C", str(tmp_path / "elsewhere"), "switch", "-q", "--detach")
+    refs.update_ref(runner, "refs/heads/autopack/x", nxt, head, reason="move")
+    assert refs.current(runner, "refs/heads/autopack/x") == nxt
+
+
 def test_git_variables_of_the_caller_never_redirect_a_command(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

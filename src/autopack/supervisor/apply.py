@@ -143,13 +143,17 @@ class GovernedApply:
 
     def restore_branch(self, run_id: str) -> None:
         """Create the run's integration branch at its base commit when the process that
-        created the run died before making it (no phase has a snapshot yet)."""
+        created the run died before making it (no phase has a snapshot yet); refuse
+        (Conflict) to go on while the branch is checked out somewhere, before any work
+        that could not be committed (`refs.update_ref` would refuse its move)."""
         view = self._view(run_id)
         if view.run.repo_path is None or view.run.base_commit is None:
             return
         git = self._repo_git(view)
-        if refs.current(git, integration_ref(run_id)) is None and not self.snapshots(run_id):
+        ref = integration_ref(run_id)
+        if refs.current(git, ref) is None and not self.snapshots(run_id):
             create_integration_branch(git, run_id, view.run.base_commit)
+        refs.check_not_checked_out(git, ref)
 
     # -- attempts ----------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ def plan_promotion(git: Git, run_id: str, main_branch: str, allow_merge: bool) -
     if tip is None:
         raise Conflict(f"{ref} does not exist; nothing to promote")
     main = main_tip(git, main_branch)
-    checkouts = _checkouts_of(git, f"refs/heads/{main_branch}")
+    checkouts = refs.checkouts_of(git, f"refs/heads/{main_branch}")
     if _is_ancestor(git, tip, main):
         return PromotionPlan(run_id, main_branch, PromotionAction.UP_TO_DATE, main, main, tip)
     if _is_ancestor(git, main, tip):
@@ -130,18 +130,6 @@ def _merge_commit(git: Git, run_id: str, main_branch: str, main: str, tip: str) 
                f"Autopack-Run: {run_id}\n")
     return git.run("commit-tree", lines[0], "-p", main, "-p", tip, "-F", "-",
                    input=message.encode()).text
-
-
-def _checkouts_of(git: Git, ref: str) -> tuple[Path, ...]:
-    """Worktrees (the user's checkout included) that have `ref` checked out."""
-    found = []
-    path: str | None = None
-    for line in git.text("worktree", "list", "--porcelain").splitlines():
-        if line.startswith("worktree "):
-            path = line.removeprefix("worktree ")
-        elif line == f"branch {ref}" and path is not None:
-            found.append(Path(path))
-    return tuple(found)
 
 
 def _check_checkout_can_move(git: Git, old: str, new: str) -> None:

@@ -11,6 +11,7 @@ never silently overwrite each other and a repeated step cannot move a ref twice.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from autopack.domain.errors import Conflict, PolicyViolation
 from autopack.vcs.git import ZERO_OID, Git, GitError
@@ -53,8 +54,14 @@ def update_ref(
     reason: str,
     grant: PromotionGrant | None = None,
 ) -> None:
-    """Point `ref` at `new` if it currently points at `old` (None: must not exist)."""
+    """Point `ref` at `new` if it currently points at `old` (None: must not exist).
+
+    A branch checked out in a worktree (the user's checkout included) is not moved
+    without a grant: its checkout's HEAD would follow while its index and files stayed,
+    showing the change reverted. Promotion moves the checkouts of main itself."""
     _check_writable(ref, grant)
+    if grant is None and old is not None and ref.startswith("refs/heads/"):
+        check_not_checked_out(git, ref)
     try:
         git._update_ref_unguarded("-m", reason, ref, new, old or ZERO_OID)
     except GitError as exc:
@@ -63,6 +70,28 @@ def update_ref(
             f"{ref} was expected at {old or 'nothing'} but is at {seen or 'nothing'}; "
             f"not moved ({exc.output_tail.strip()})"
         ) from exc
+
+
+def checkouts_of(git: Git, ref: str) -> tuple[Path, ...]:
+    """Worktrees (the user's checkout included) that have `ref` checked out."""
+    found = []
+    path: str | None = None
+    for line in git.text("worktree", "list", "--porcelain").splitlines():
+        if line.startswith("worktree "):
+            path = line.removeprefix("worktree ")
+        elif line == f"branch {ref}" and path is not None:
+            found.append(Path(path))
+    return tuple(found)
+
+
+def check_not_checked_out(git: Git, ref: str) -> None:
+    """Conflict when branch `ref` is checked out in a worktree, naming it."""
+    held = checkouts_of(git, ref)
+    if held:
+        raise Conflict(
+            f"{ref.removeprefix('refs/heads/')} is checked out at {held[0]}; Autopack does "
+            "not move a branch under a checkout: check out another branch there (e.g. "
+            "`git switch --detach`), then `autopack resume`")
 
 
 def start_empty_repository(git: Git, ref: str, new: str, *, reason: str) -> None:
