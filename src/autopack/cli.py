@@ -41,7 +41,9 @@ from autopack.supervisor.apply import PromotionRefused
 from autopack.supervisor.demo import prepare_demo_repository
 from autopack.supervisor.engine import Engine, EngineOptions, run_report
 from autopack.supervisor.parts import ChainResult, chain_of, drive_parts, split_spec
+from autopack.supervisor.repo_setup import exclude_file, keep_out_of_git
 from autopack.supervisor.service import Supervisor, compile_for
+from autopack.supervisor.verify import check_committed_config
 
 app = typer.Typer(
     name="autopack",
@@ -278,9 +280,10 @@ def _execute_plan(
     plan: Path, repo: Path, builder: str, auditor: str | None, run_id: str | None,
     safety_profile: SafetyProfile | None, run_scope: RunScope | None,
 ) -> tuple[dict[str, Any], Settings]:
-    """Create the run of `plan` in `repo` and drive it to a terminal state."""
-    if not (repo / ".git").exists():
-        raise InvalidInput("--repo", f"{repo} is not the root of a git repository")
+    """Create the run of `plan` in `repo` and drive it to a terminal state. Everything
+    the input decides is checked before anything is written (no database, no folder,
+    no exclude line for a refused plan)."""
+    _check_repository(repo)
     repo = repo.resolve()
     config = load_project_config(repo)
     loaded = load_plan(plan, run_id)
@@ -293,17 +296,28 @@ def _execute_plan(
             data["run"][key] = value.value
     spec = RunSpec.model_validate(data)
     settings = _run_settings(repo, config)
-    _prepare_repo(repo)
     ruleset = _project_ruleset(repo, config)
-    supervisor = Supervisor(settings)
-    supervisor.start()
+    exclude = exclude_file(repo)
+    supervisor = Supervisor(settings)  # writes nothing until started
     try:
         progress = Progress(err)
         engine = Engine(supervisor, config, EngineOptions(
             builder=builder, auditor=auditor, plan_dir=plan.resolve().parent,
             extras=loaded.extras, on_step=progress))
         engine.check(p.phase_id for p in spec.phases)
+        binding = supervisor.apply.check_binding(spec)
+        assert binding is not None
+        check_committed_config(supervisor.apply.git(repo), binding.base_commit)
+        had_database = not _database_missing(settings)
+        if had_database:
+            supervisor.start()
+            _refuse_existing(supervisor, spec.run.run_id, plan, run_id)
+        keep_out_of_git(repo, exclude, "AUTOPACK_DATABASE_URL" not in os.environ)
+        if not had_database:
+            supervisor.start()
         parts = split_spec(spec, supervisor.dry_run(spec, ruleset)["split"])
+        for part in parts[1:]:
+            _refuse_existing(supervisor, part.run.run_id, plan, run_id)
         if len(parts) > 1:
             err.print(f"{len(spec.phases)} phases exceed max_phases: the plan runs as "
                       f"{len(parts)} runs, each starting where the one before ended: "
@@ -317,6 +331,28 @@ def _execute_plan(
     finally:
         supervisor.close()
     return doc, settings
+
+
+def _check_repository(repo: Path) -> None:
+    if not repo.is_dir():
+        raise InvalidInput("--repo", f"{repo} is not a directory")
+    if not (repo / ".git").exists():
+        bare = (repo / "HEAD").is_file() and (repo / "objects").is_dir()
+        raise InvalidInput("--repo", f"{repo} is a bare repository; a run needs a checkout "
+                           "(runs keep their files in it)" if bare else
+                           f"{repo} is not the root of a git repository")
+
+
+def _refuse_existing(supervisor: Supervisor, run_id: str, plan: Path,
+                     given: str | None) -> None:
+    try:
+        state = supervisor.get_run(run_id).run.state
+    except NotFound:
+        return
+    raise InvalidInput(
+        "--run-id" if given is not None else f"{plan}:1",
+        f"run {run_id!r} already exists here ({state}); `autopack resume {run_id}` "
+        "continues or reports it, --run-id names a new run")
 
 
 def _project_ruleset(repo: Path, config: ProjectConfig) -> tuple[Ruleset, str] | None:
@@ -461,7 +497,7 @@ def _report_run(doc: dict[str, Any], settings: Settings, as_json: bool,
 
 def _run_settings(repo: Path, config: ProjectConfig) -> Settings:
     """A CLI run keeps its database and artefacts in the repository (both git-excluded,
-    see `_prepare_repo`) unless AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR say otherwise."""
+    see `keep_out_of_git`) unless AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR say otherwise."""
     settings = _settings()
     updates: dict[str, object] = {}
     if "AUTOPACK_DATABASE_URL" not in os.environ:
@@ -482,20 +518,6 @@ def _own_folder(repo: Path, name: str) -> Path:
                            "here and never writes through a link (remove it, or set "
                            "AUTOPACK_DATABASE_URL / AUTOPACK_RUNS_DIR)")
     return path
-
-
-def _prepare_repo(repo: Path) -> None:
-    """Make the repository's `.autopack/` and keep it and `.autonomous_runs/` out of git
-    (in `.git/info/exclude`, which is never committed)."""
-    if "AUTOPACK_DATABASE_URL" not in os.environ:
-        (repo / ".autopack").mkdir(exist_ok=True)
-    exclude = repo / ".git" / "info" / "exclude"
-    if exclude.parent.is_dir():
-        text = exclude.read_text() if exclude.exists() else ""
-        missing = [p for p in ("/.autopack/", "/.autonomous_runs/") if p not in text.split()]
-        if missing:
-            write_text_atomic(exclude, text + ("" if text.endswith("\n") or not text else "\n")
-                              + "".join(f"{p}\n" for p in missing))
 
 
 @app.command()

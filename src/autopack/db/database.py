@@ -27,14 +27,19 @@ class DatabaseUnavailable(AutopackError):
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 60, "isolation_level": None},
         pool_size=16,
         max_overflow=32,
     )
+
+    @event.listens_for(engine, "do_connect")
+    def _make_folder(*_args: Any) -> None:
+        # on first use, not when the engine is made: a command refusing its input
+        # before it touches the database leaves no folder behind
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -22,7 +22,13 @@ from autopack.db.database import Database
 from autopack.db.issues import IssueReport
 from autopack.db.runs import RepoBinding, RunView
 from autopack.domain.categories import BuilderMode
-from autopack.domain.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from autopack.domain.errors import (
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PolicyViolation,
+)
 from autopack.domain.promotion import promotion_blockers
 from autopack.issues.documents import phase_issue_document
 from autopack.issues.rules import IssueSource, Severity, issue_key
@@ -107,6 +113,14 @@ class GovernedApply:
     # -- run start ---------------------------------------------------------------------
 
     def bind(self, spec: RunSpec, after_run: str | None = None) -> RepoBinding | None:
+        """`check_binding`, then remove attempt worktrees dead engines left behind."""
+        binding = self.check_binding(spec, after_run)
+        if binding is not None:
+            Worktrees(self.git(binding.path), self.settings.data_dir).cleanup_stale()
+        return binding
+
+    def check_binding(self, spec: RunSpec, after_run: str | None = None
+                      ) -> RepoBinding | None:
         """Check a new run's repository and read its base commit (writes nothing): main's
         tip, or for the next part of a split plan the integration tip of `after_run`."""
         if spec.repo is None:
@@ -134,7 +148,6 @@ class GovernedApply:
             raise Conflict(f"run.run_id: {integration_ref(spec.run.run_id)} cannot be created "
                            f"in {spec.repo.path}: {in_the_way} exists (git keeps a branch "
                            "and a folder of branches apart); choose another run_id")
-        Worktrees(git, self.settings.data_dir).cleanup_stale()
         return RepoBinding(str(path.resolve()), spec.repo.main_branch, base)
 
     def start(self, run_id: str, binding: RepoBinding) -> None:
@@ -154,6 +167,18 @@ class GovernedApply:
         if refs.current(git, ref) is None and not self.snapshots(run_id):
             create_integration_branch(git, run_id, view.run.base_commit)
         refs.check_not_checked_out(git, ref)
+
+    def committed_config_problem(self, run_id: str) -> str | None:
+        """Why autopack.toml at the run's base commit cannot be read, if it cannot (the
+        commit never changes: such a run can never check its work)."""
+        view = self._view(run_id)
+        if view.run.repo_path is None:
+            return None
+        try:
+            project_config(self._repo_git(view), view.run.base_commit)
+        except ConfigError as exc:
+            return str(exc)
+        return None
 
     # -- attempts ----------------------------------------------------------------------
 

@@ -130,6 +130,13 @@ class Engine:
         planned = {p["phase_id"]: p for p in strategy["phases"]}
         self.sup.apply.restore_branch(run_id)  # its creator died before making it
         self.sup.apply.cleanup_stale(run_id)  # worktrees a dead engine left behind
+        unreadable = self.sup.apply.committed_config_problem(run_id)
+        if unreadable is not None:  # resuming would meet it again at every gate
+            ended = self.sup.fail_run(run_id, "ENVIRONMENT", f"the run's autopack.toml "
+                                      f"cannot be read: {unreadable}", ACTOR)
+            if self.options.on_step is not None:
+                self.options.on_step(ended, f"run {ended.run.state}: {unreadable}")
+            return
         for phase in self.sup.get_run(run_id).phases:
             if PhaseState(phase.state).is_terminal:
                 continue

@@ -39,6 +39,13 @@ def project_config(git: Git, base: str | None) -> tuple[CiConfig, GateConfig]:
     return config.ci, config.gate
 
 
+def check_committed_config(git: Git, base: str | None) -> None:
+    """Refuse (ConfigError) autopack.toml as committed at `base` when it does not parse
+    or its isolation cannot run here: a run reads its `[ci]` and `[gate]` there."""
+    ci, _gate = project_config(git, base)
+    check_isolation(Isolation(ci.isolation, (), ci.image))
+
+
 class Verifier:
     """Static checks and CI for attempts of runs."""
 
