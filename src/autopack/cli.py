@@ -43,7 +43,6 @@ from autopack.supervisor.engine import Engine, EngineOptions, run_report
 from autopack.supervisor.parts import ChainResult, chain_of, drive_parts, split_spec
 from autopack.supervisor.repo_setup import exclude_file, keep_out_of_git
 from autopack.supervisor.service import Supervisor, compile_for
-from autopack.supervisor.verify import check_committed_config
 
 app = typer.Typer(
     name="autopack",
@@ -304,14 +303,11 @@ def _execute_plan(
         engine = Engine(supervisor, config, EngineOptions(
             builder=builder, auditor=auditor, plan_dir=plan.resolve().parent,
             extras=loaded.extras, on_step=progress))
-        engine.check(p.phase_id for p in spec.phases)
-        binding = supervisor.apply.check_binding(spec)
-        assert binding is not None
-        check_committed_config(supervisor.apply.git(repo), binding.base_commit)
         had_database = not _database_missing(settings)
         if had_database:
             supervisor.start()
             _refuse_existing(supervisor, spec.run.run_id, plan, run_id)
+        engine.check_new_run(spec)
         keep_out_of_git(repo, exclude, "AUTOPACK_DATABASE_URL" not in os.environ)
         if not had_database:
             supervisor.start()

@@ -570,10 +570,15 @@ def test_the_server_drives_a_run_it_is_asked_to_execute(server, tmp_path: Path) 
         unbuildable = http.post("/runs/start", json=bare)
         assert unbuildable.status_code == 422 and "neither `command` nor `patch`" in (
             unbuildable.text)
+        assert unbuildable.json()["field"] == "phases[0].command"  # the body's, not the CLI's
         assert http.get("/runs/y").status_code == 404
         odd = http.post("/runs/start", json={**body, "run": {"run_id": "z"},
                                              "auditor": "oracle"})
         assert odd.status_code == 422 and "not an offline auditor" in odd.text
+        assert odd.json()["field"] == "auditor"
+        evil = http.post("/runs/start", json={**body, "run": {"run_id": "v"},
+                                              "builder": "evil"})
+        assert evil.status_code == 422 and evil.json()["field"] == "builder", evil.text
         other = project(tmp_path / "docker")
         toml = (other / "autopack.toml").read_text()
         (other / "autopack.toml").write_text(toml.replace("[ci]\n", '[ci]\nisolation = '

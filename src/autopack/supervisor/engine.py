@@ -40,11 +40,13 @@ from autopack.domain.errors import Conflict, InvalidInput
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
+from autopack.plan.spec import RunSpec
 from autopack.project_config import ProjectConfig
 from autopack.supervisor.faults import crash_point
 from autopack.supervisor.incident import write_incident
 from autopack.supervisor.lease import drive_lease
 from autopack.supervisor.service import Supervisor
+from autopack.supervisor.verify import check_committed_config
 from autopack.vcs.git import GitError
 from autopack.vcs.scope import ScopeViolation
 from autopack.vcs.workspace import Attempt, PatchDoesNotApply
@@ -105,6 +107,15 @@ class Engine:
         for phase_id in phase_ids:
             choose_builder(self.options.builder, self.options.extras.get(phase_id, {}),
                            phase_id, self.context)
+
+    def check_new_run(self, spec: RunSpec) -> None:
+        """Refuse, before anything is written, a run this engine could not drive: a phase
+        no builder can take; a repository, main branch or id git refuses; autopack.toml
+        at the base commit unreadable, or its isolation unavailable here."""
+        self.check(p.phase_id for p in spec.phases)
+        binding = self.sup.apply.check_binding(spec)
+        if binding is not None:
+            check_committed_config(self.sup.apply.git(binding.path), binding.base_commit)
 
     def run(self, run_id: str) -> RunView:
         """Drive the run until it is terminal, then leave its record (summaries committed

@@ -83,16 +83,30 @@ def _start(spec: StartRequest, supervisor: Supervisor, cache: RunBodyCache,
         extras = spec_extras(spec)
         # refuse what cannot be built or run here, before creating anything: the
         # project's autopack.toml, its isolation and Auditor, every phase's builder
-        engine = Engine(supervisor, load_project_config(Path(spec.repo.path)),
-                        EngineOptions(builder=spec.builder, auditor=spec.auditor,
-                                      extras=extras))
-        engine.check(p.phase_id for p in spec.phases)
+        try:
+            engine = Engine(supervisor, load_project_config(Path(spec.repo.path)),
+                            EngineOptions(builder=spec.builder, auditor=spec.auditor,
+                                          extras=extras))
+            engine.check_new_run(spec)
+        except InvalidInput as exc:
+            raise InvalidInput(_body_field(spec, exc.where), exc.message) from None
         inputs = {"builder": spec.builder, "auditor": spec.auditor, "extras": extras,
                   "plan_dir": spec.repo.path, "executor": "server"}
     view = supervisor.create_run(spec, ACTOR, inputs=inputs)
     if inputs is not None:
         executor.submit(spec.run.run_id, inputs)
     return _run_response(_serialize(view, cache), view.run.version, status.HTTP_201_CREATED)
+
+
+def _body_field(spec: StartRequest, where: str) -> str:
+    """The body field a refusal of the engine's checks is about (they name the CLI's
+    options and the plan's phases)."""
+    if where in ("--builder", "--auditor"):
+        return where.removeprefix("--")
+    for position, phase in enumerate(spec.phases):
+        if where == f"phase {phase.phase_id}":
+            return f"phases[{position}].command"
+    return where
 
 
 @router.get("/{run_id}/wait", response_model=RunOut,
