@@ -25,7 +25,9 @@ def _head() -> str | None:
 
 
 def test_upgrade_keeps_runs_made_before_projects_and_downgrades(db_url: str) -> None:
-    database = Database(db_url)  # creates the SQLite folder
+    database = Database(db_url)
+    with database.engine.connect():  # the first connection makes the SQLite folder
+        pass
     command.upgrade(_config(db_url), "0001")
     try:
         with database.engine.begin() as conn:
