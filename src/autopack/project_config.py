@@ -26,7 +26,7 @@ BUILDERS = ("auto", "command", "patch", "openai", "anthropic", "claude-code", "c
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ProjectSection(_Section):
@@ -82,12 +82,16 @@ def parse_project_config(text: str | None, source: str) -> ProjectConfig:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, f"malformed TOML: {exc}") from None
+    except ValueError as exc:  # e.g. an integer past the interpreter's digit limit
+        raise ConfigError(source, f"unreadable TOML value: {exc}") from None
     return jsonfile.validate(ProjectConfig, data, source, ConfigError)
 
 
 def load_project_config(repo: Path) -> ProjectConfig:
     """`repo/autopack.toml` as it is in the working tree (defaults when absent)."""
     path = repo / "autopack.toml"
+    if path.exists() and not path.is_file():  # a FIFO would block the read forever
+        raise ConfigError(str(path), "is not a regular file")
     try:
         text = path.read_text(encoding="utf-8") if path.exists() else None
     except (OSError, UnicodeDecodeError) as exc:

@@ -85,6 +85,12 @@ def test_dry_run_over_the_api_writes_nothing(server: LiveServer) -> None:
             "plan": _auth_body(), "ruleset": {"auto_apply": [{"allow": "maybe"}]}})
         assert bad_rules.status_code == 422
         assert bad_rules.json()["field"] == "ruleset: $.auto_apply[0].allow"
+        endless = http.post(  # was accepted, and answered as null
+            "/strategy/dry_run", content=json.dumps({"plan": _auth_body(), "ruleset": {
+                "budgets": {"run": {"max_duration_minutes": float("inf")}}}}),
+            headers={"content-type": "application/json"})
+        assert endless.status_code == 422, endless.text
+        assert endless.json()["field"] == "ruleset: $.budgets.run.max_duration_minutes"
         assert http.get("/runs/run-1").status_code == 404
     assert row_counts(server.settings.database_url) == before
 

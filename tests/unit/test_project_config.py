@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
+from pathlib import Path
 
 import pytest
 
 from autopack.domain.errors import ConfigError
-from autopack.project_config import parse_project_config
+from autopack.project_config import load_project_config, parse_project_config
 
 
 def test_no_file_means_every_default() -> None:
@@ -71,9 +73,25 @@ incident_token_cap = 5000
     ("[ci]\nenv = {\"A=B\" = \"x\"}\n", "$.ci.env", "'A=B' is not an environment variable"),
     ("[ci]\nenv = {A = \"x\\u0000y\"}\n", "$.ci.env", "A: a value holds no NUL"),
     ("[ci]\npass_env = [\"1X\"]\n", "$.ci.pass_env", "'1X' is not an environment"),
+    ("[budgets.run]\nmax_duration_minutes = inf\n", "$.budgets.run.max_duration_minutes",
+     "finite number"),
+    # a NUL in a command: a traceback from the OS at the first gate, at every resume
+    ("[ci.profiles.normal]\ncommands = [\"x\\u0000y\"]\n", "$.ci.profiles.normal.commands[0]",
+     "NUL"),
+    ("[gate]\nstatic_checks = [\"x\\u0000\"]\n", "$.gate.static_checks[0]", "NUL"),
+    ("[auditor]\nname = 'command'\ncommand = \"x\\u0000\"\n", "$.auditor.command", "NUL"),
+    ("[budgets.run]\ntoken_cap = " + "1" * 5000 + "\n", None, "4300"),
 ])
-def test_bad_values_name_the_key(text: str, where: str, message: str) -> None:
+def test_bad_values_name_the_key(text: str, where: str | None, message: str) -> None:
     with pytest.raises(ConfigError) as refused:
         parse_project_config(text, "autopack.toml")
-    assert refused.value.where == f"autopack.toml: {where}"
+    assert refused.value.where == ("autopack.toml" if where is None
+                                   else f"autopack.toml: {where}")
     assert message in refused.value.message
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO at autopack.toml blocked its reader forever."""
+    os.mkfifo(tmp_path / "autopack.toml")
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_project_config(tmp_path)

@@ -14,9 +14,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from autopack.domain.text import NoNul
+
 PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-Command = Annotated[str, Field(min_length=1, max_length=4_000)]
+Command = Annotated[str, Field(min_length=1, max_length=4_000), NoNul]
 
 
 def check_placeholders(commands: list[str], known: frozenset[str]) -> list[str]:
@@ -36,7 +38,7 @@ def check_placeholders(commands: list[str], known: frozenset[str]) -> list[str]:
 class Profile(BaseModel):
     """One CI profile: its commands, run in order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     commands: list[Command] = Field(min_length=1, max_length=50)
 
@@ -49,11 +51,11 @@ class Profile(BaseModel):
 class GateConfig(BaseModel):
     """`[gate]` of autopack.toml: static checks at GATE, and the forbidden paths."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     static_checks: list[Command] = Field(default_factory=list, max_length=50)
     """Commands run in the attempt's worktree, e.g. `ruff check {changed_files}`."""
-    forbidden_paths: list[str] | None = None
+    forbidden_paths: list[Annotated[str, NoNul]] | None = None
     """Replaces AUTOPACK_GATE__FORBIDDEN_PATHS for this project when set."""
 
     @field_validator("static_checks")
@@ -72,7 +74,7 @@ PYTHON_PROFILES = {
 class CiConfig(BaseModel):
     """`[ci]` of autopack.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_attempts: int = Field(3, ge=1, le=20)
     timeout_seconds: float = Field(900, gt=0, le=86_400)

@@ -8,7 +8,7 @@ from autopack.domain.categories import SafetyProfile
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class RunBudgetDefaults(_Frozen):

@@ -54,7 +54,7 @@ class BacklogStatus(StrEnum):
 class AgingPolicy(BaseModel):
     """When minor issues age into effective majors, and when unseen issues resolve."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     minor_issue_aging_runs_threshold: int = Field(3, gt=0)
     minor_issue_aging_tiers_threshold: int = Field(2, gt=0)
