@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,65 @@ def test_a_run_summary_without_tiers_is_unreadable_not_eligible(tmp_path: Path) 
         '"debt_status": "clean", "tiers": []}')
     with pytest.raises(InvalidInput, match=r"\$\.tiers"):
         check_run_dir(tmp_path)
+
+
+_TIER = {"tier_id": "T1", "state": "COMPLETE", "tokens_used": 0, "token_cap": 10,
+         "ci_runs_used": 0, "ci_run_cap": 5, "minor_issues_count": 0,
+         "major_issues_count": 0, "max_minor_issues_tolerated": 3,
+         "max_major_issues_tolerated": 0}
+_RUN = {"run_id": "r", "state": "DONE_SUCCESS", "failure_reason": None,
+        "debt_status": "clean"}
+
+
+@pytest.mark.parametrize(("run", "tier", "where"), [
+    ({"debt_status": "weird"}, {}, "$.debt_status"),
+    ({"state": "FINE"}, {}, "$.state"),
+    ({"failure_reason": "BORED"}, {}, "$.failure_reason"),
+    ({}, {"major_issues_count": -3}, "$.tiers[0].major_issues_count"),
+    ({}, {"state": "SHINY"}, "$.tiers[0].state"),
+])
+def test_a_run_summary_no_run_could_have_written_is_unreadable(
+    tmp_path: Path, run: dict, tier: dict, where: str,
+) -> None:
+    """`debt_status: "weird"` and negative issue counts were read as eligible."""
+    (tmp_path / "run_summary.json").write_text(json.dumps(
+        {**_RUN, **run, "tiers": [{**_TIER, **tier}]}))
+    with pytest.raises(InvalidInput) as refused:
+        check_run_dir(tmp_path)
+    assert refused.value.where.endswith(where), refused.value
+
+
+def test_a_well_formed_run_summary_is_still_eligible(tmp_path: Path) -> None:
+    (tmp_path / "run_summary.json").write_text(json.dumps({**_RUN, "tiers": [_TIER]}))
+    assert check_run_dir(tmp_path)[1] == []
+
+
+@pytest.mark.parametrize("name", ["plan.md", "plan.json", "plan.yaml"])
+def test_a_plan_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path, name: str) -> None:
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(PlanError, match="not a regular file"):
+        load_plan(tmp_path / name)
+
+
+def test_integers_past_the_digit_limit_are_refused_naming_the_file(tmp_path: Path) -> None:
+    huge = "1" * 5000
+    plan = _write(tmp_path, f'{{"run": {{"run_id": "x", "token_cap": {huge}}}}}', "p.json")
+    with pytest.raises(PlanError, match="unreadable value"):
+        load_plan(plan)
+    with pytest.raises(PlanError, match="unreadable value"):
+        load_plan(_write(tmp_path, f"run: {{run_id: x, token_cap: {huge}}}\n", "p.yaml"))
+    with pytest.raises(ConfigError, match="unreadable value"):
+        load_ruleset(_write(tmp_path, f'{{"version": {huge}}}', "rules.json"))
+    (tmp_path / "run_summary.json").write_text(f'{{"run_id": {huge}}}')
+    with pytest.raises(InvalidInput, match="unreadable value"):
+        check_run_dir(tmp_path)
+
+
+def test_a_form_feed_does_not_move_the_line_numbers_of_a_markdown_plan(
+    tmp_path: Path,
+) -> None:
+    path = _write(tmp_path, "# Plan: Calc\n\f\n## Tier T1: Code\n### Phase P1: x \u2028y\n"
+                  "- colour: red\n", "ff.md")
+    with pytest.raises(PlanError) as refused:
+        load_plan(path)
+    assert refused.value.where == f"{path}:5"

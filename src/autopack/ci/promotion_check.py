@@ -8,40 +8,48 @@ also carries — so a CI job without the database decides exactly as Autopack wo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.errors import InvalidInput
+from autopack.domain.ids import ID_PATTERN
 from autopack.domain.promotion import promotion_blockers
+from autopack.domain.states import RunState, TierState
+from autopack.issues.rules import DebtStatus
 from autopack.plan import jsonfile
+
+Count = Annotated[int, Field(ge=0)]
+_REASONS = tuple(s.value.removeprefix("DONE_FAILED_") for s in RunState if s.is_failure)
 
 
 class TierSummary(BaseModel):
-    """A tier's counters and caps as `run_summary.json` holds them."""
+    """A tier's counters and caps as `run_summary.json` holds them (checked: a summary
+    that no run could have written is unreadable, not eligible)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
-    tier_id: str
-    state: str
-    tokens_used: int
-    token_cap: int
-    ci_runs_used: int
-    ci_run_cap: int
-    minor_issues_count: int
-    major_issues_count: int
-    max_minor_issues_tolerated: int
-    max_major_issues_tolerated: int | None
+    tier_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    state: TierState
+    tokens_used: Count
+    token_cap: Count
+    ci_runs_used: Count
+    ci_run_cap: Count
+    minor_issues_count: Count
+    major_issues_count: Count
+    max_minor_issues_tolerated: Count
+    max_major_issues_tolerated: Count | None
 
 
 class RunSummary(BaseModel):
     """The run part of `run_summary.json` that promotion reads."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
-    run_id: str
-    state: str
-    failure_reason: str | None
-    debt_status: str
+    run_id: Annotated[str, Field(pattern=ID_PATTERN)]
+    state: RunState
+    failure_reason: Literal[_REASONS] | None  # type: ignore[valid-type]
+    debt_status: DebtStatus
     tiers: list[TierSummary] = Field(min_length=1)  # every run has a tier
 
 

@@ -5,6 +5,8 @@ value the model refuses."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,18 +37,39 @@ def validate(model: type[Model], data: object, source: str, error: type[InvalidI
                     f"{first['msg']}{more}") from None
 
 
-def load(model: type[Model], path: Path, what: str, error: type[InvalidInput]) -> Model:
-    """Read `path` as JSON and validate it as `model` (`what` names the file's kind)."""
+def read_text(path: Path, what: str, error: type[InvalidInput]) -> str:
+    """The UTF-8 text of `path`, a byte-order mark dropped; `error` naming the file when
+    it is missing, unreadable, or not a regular file (a FIFO would block its reader
+    forever: it is opened without blocking and refused)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise error(str(path), f"no such {what} file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
+        raise error(str(path), f"cannot read the {what}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise error(str(path), f"the {what} is not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read()
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
         raise error(str(path), f"cannot read the {what}: {exc}") from None
+
+
+def load(model: type[Model], path: Path, what: str, error: type[InvalidInput]) -> Model:
+    """Read `path` as JSON and validate it as `model` (`what` names the file's kind)."""
+    text = read_text(path, what, error)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from None
     except RecursionError:
         raise error(str(path), f"the {what} is nested too deeply to read") from None
+    except ValueError as exc:  # an integer past the interpreter's digit limit
+        raise error(str(path), f"the {what} holds an unreadable value: {exc}") from None
     return validate(model, data, str(path), error)

@@ -66,12 +66,7 @@ def _with_run_id(spec: RunSpec, run_id: str | None) -> RunSpec:
 
 
 def _yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not content
-    except FileNotFoundError:
-        raise PlanError(str(path), "no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(str(path), f"cannot read the plan: {exc}") from None
+    text = jsonfile.read_text(path, "plan", PlanError)
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -80,6 +75,8 @@ def _yaml(path: Path) -> Any:
         raise PlanError(where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
     except RecursionError:
         raise PlanError(str(path), "the plan is nested too deeply to read") from None
+    except ValueError as exc:  # an integer past the interpreter's digit limit
+        raise PlanError(str(path), f"the plan holds an unreadable value: {exc}") from None
 
 
 def _slug(title: str, path: Path) -> str:

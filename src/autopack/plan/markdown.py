@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from autopack.domain.errors import PlanError
+from autopack.plan import jsonfile
 from autopack.plan.spec import PhaseSpec, RunSpec, TierSpec
 
 PLAN = re.compile(r"^#\s+Plan:\s*(?P<title>.+?)\s*$")
@@ -101,12 +102,12 @@ class Plan:
 
 def parse_plan(path: Path) -> Plan:
     """Parse a markdown plan; PlanError names `file:line` of the first problem."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise PlanError(str(path), "no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(str(path), f"cannot read the plan: {exc}") from None
+    # lines as editors count them: splitlines() also breaks at form feeds, U+2028 and
+    # other separators, which moved every later line number
+    text = jsonfile.read_text(path, "plan", PlanError)
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines[-1] == "":  # the newline ending the last line starts no line
+        lines.pop()
     title: str | None = None
     tiers: list[tuple[str, str, int]] = []
     phases: list[PlannedPhase] = []
