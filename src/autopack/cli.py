@@ -584,9 +584,7 @@ def init(
         raise InvalidInput("--repo", f"{repo} is not a directory")
     wanted = [k for k in INIT_FILES if ci == "github" or not k.startswith(".github/")]
     for rel in wanted:
-        if (repo / rel).is_dir():
-            raise InvalidInput(str(repo / rel), "is a folder; a file goes here")
-        _check_folder(str(repo / rel), (repo / rel).parent)
+        _check_init_target(repo, rel)
     existing = [k for k in wanted if (repo / k).exists()]
     if existing and not force:
         raise InvalidInput(str(repo / existing[0]), "already exists; pass --force to overwrite")
@@ -595,6 +593,20 @@ def init(
         target = repo / rel
         write_text_atomic(target, templates.joinpath(INIT_FILES[rel]).read_text(encoding="utf-8"))
         err.print(f"wrote {target}", markup=False, highlight=False)
+
+
+def _check_init_target(repo: Path, rel: str) -> None:
+    """`repo/rel` is a place for a new file inside the repository: no folder on the way
+    is a link (`.github` linked elsewhere had init write there) or a file."""
+    path = repo
+    for part in Path(rel).parts:
+        path = path / part
+        if path.is_symlink():
+            raise InvalidInput(str(path), "is a link; init writes only inside the repository")
+    target = repo / rel
+    if target.is_dir():
+        raise InvalidInput(str(target), "is a folder; a file goes here")
+    _check_folder(str(target), target.parent)
 
 
 promotion_app = typer.Typer(help="Promotion decisions from a run's artefacts.",

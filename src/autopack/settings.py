@@ -91,4 +91,6 @@ def not_a_folder(path: Path) -> Path | None:
     for part in (path, *path.parents):
         if part.exists():
             return None if part.is_dir() else part
+        if part.is_symlink():  # a link to nothing: no folder can be made there
+            return part
     return None

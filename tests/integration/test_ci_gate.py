@@ -259,6 +259,24 @@ def test_init_writes_config_and_workflows_and_never_overwrites(tmp_path: Path) -
     assert other.returncode == 2 and "--ci" in other.stderr
 
 
+@pytest.mark.parametrize("link", ["outside", "nowhere"])
+def test_init_writes_nothing_through_a_link(tmp_path: Path, link: str) -> None:
+    """A repository's `.github` linked elsewhere had init write the workflows there; a
+    dangling `.github/workflows` link ended in a traceback after autopack.toml was
+    written."""
+    repo = tmp_path / "target"
+    (repo / ".github").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / ".github" / "workflows").symlink_to(outside if link == "outside"
+                                                else tmp_path / "nowhere")
+    done = subprocess.run([AUTOPACK, "init", "--repo", str(repo), "--ci", "github"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"{repo / '.github' / 'workflows'}: is a link" in done.stderr
+    assert list(outside.iterdir()) == [] and not (repo / "autopack.toml").exists()
+
+
 def test_bwrap_isolation_lets_a_command_write_only_its_checkout(tmp_path: Path) -> None:
     need_bwrap()
     import uuid

@@ -127,9 +127,12 @@ def test_paths_that_are_files_where_folders_go_are_refused_naming_the_option(
     repo = tmp_path / "repo"
     (repo / "autopack.toml").mkdir(parents=True)
     (repo / ".github").write_text("x")
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
     cases = [
         (("demo", "--dir", str(afile)), "--dir"),
         (("demo", "--dir", str(afile / "sub")), "--dir"),
+        (("demo", "--dir", str(dangling)), "--dir"),
         (("init", "--repo", str(repo), "--force"), str(repo / "autopack.toml")),
         (("gate", "--repo", str(tmp_path), "--log-dir", str(afile)), "--log-dir"),
     ]
