@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text  # names are the user's text, never markup
 from sqlalchemy.engine import make_url
 
 from autopack import __version__
@@ -156,12 +157,12 @@ def status(run_id: str, as_json: JsonFlag = False) -> None:
               f"{run.safety_profile}, {run.run_scope}")
     tiers = Table("#", "tier", "name", "state", "tokens")
     for tier in run.tiers:
-        tiers.add_row(str(tier.tier_index), tier.tier_id, tier.name, tier.state.value,
+        tiers.add_row(str(tier.tier_index), tier.tier_id, Text(tier.name), tier.state.value,
                       f"{tier.tokens_used}/{tier.token_cap}")
     out.print(tiers)
     phases = Table("#", "phase", "tier", "name", "state", "attempts", "tokens")
     for phase in run.phases:
-        phases.add_row(str(phase.phase_index), phase.phase_id, phase.tier_id, phase.name,
+        phases.add_row(str(phase.phase_index), phase.phase_id, phase.tier_id, Text(phase.name),
                        phase.state.value, str(phase.builder_attempts), str(phase.tokens_used))
     out.print(phases)
 

@@ -41,6 +41,15 @@ def test_status_and_runs_read_what_the_api_wrote(server: LiveServer, tmp_path: P
     assert [r["run_id"] for r in json.loads(listing.stdout)] == ["run-1"]
     human = _cli("status", "run-1", env=env, cwd=tmp_path)
     assert "PHASE_EXECUTION" in human.stdout and "P1" in human.stdout
+    # names are shown as written, not read as markup (`[/bold]` was a MarkupError)
+    body = run_body("run-2")
+    body["tiers"][0]["name"] = "Tier [/bold] one"  # type: ignore[index]
+    body["phases"][0]["name"] = "[red]alarm[/red]"  # type: ignore[index]
+    with server.client() as http:
+        http.post("/runs/start", json=body).raise_for_status()
+    marked = _cli("status", "run-2", env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+    assert marked.returncode == 0, marked.stderr
+    assert "Tier [/bold] one" in marked.stdout and "[red]alarm[/red]" in marked.stdout
 
 
 def test_status_of_an_unknown_run_exits_2(server: LiveServer, tmp_path: Path) -> None:
