@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text  # names are the user's text, never markup
 from sqlalchemy.engine import make_url
+from typer.rich_utils import rich_format_error
 
 from autopack import __version__
 from autopack.api.schemas import RunBrief, RunOut
@@ -746,13 +747,40 @@ def version() -> None:
 
 
 def main() -> None:
-    """Entry point: run the command; map errors to a message and an exit code."""
+    """Entry point: run the command; map errors to a message and an exit code. With
+    --json a failure is still one JSON document on stdout: a usage error (exit 2) and an
+    interrupt (exit 130) too."""
     try:
-        app(standalone_mode=True)
-    except (InvalidInput, NotFound) as exc:
-        _fail(exc, 2)
-    except AutopackError as exc:
-        _fail(exc, 1)
+        try:
+            code = app(standalone_mode=False)
+        except typer.TyperException as exc:  # a bad option or a missing argument
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one showed the help
+                rich_format_error(exc)  # type: ignore[arg-type]
+            shown = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            _fail_document(shown, getattr(exc, "exit_code", 2))
+        except typer.Abort:  # end of input at a prompt
+            _fail_document("aborted", 1)
+        except (InvalidInput, NotFound) as exc:
+            _fail(exc, 2)
+        except AutopackError as exc:
+            _fail(exc, 1)
+        if code == INTERRUPTED:  # Ctrl-C: the framework's exit code for it
+            err.print("interrupted", markup=False, highlight=False)
+            _fail_document("interrupted", INTERRUPTED)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): no traceback about it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130
+
+
+def _fail_document(message: str, code: int) -> None:
+    if "--json" in sys.argv[1:]:
+        print(json.dumps({"error": message, "exit_code": code}))
+    sys.exit(code)
 
 
 def _fail(exc: AutopackError, code: int) -> None:

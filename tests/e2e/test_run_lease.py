@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import textwrap
 from pathlib import Path
@@ -123,3 +125,62 @@ def test_driving_an_unknown_run_is_refused_and_creates_nothing(tmp_path: Path) -
     finally:
         supervisor.close()
     assert not (tmp_path / "runs").exists()
+
+
+def test_ctrl_c_stops_the_run_and_its_builder_and_resume_continues(tmp_path: Path) -> None:
+    """An interrupted `autopack run --json` still prints one JSON document (it printed
+    none), exits 130, and leaves no builder running behind it."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    pid_file = tmp_path / "builder.pid"
+    blocks = script(tmp_path, "blocks.py", f"""
+        import os
+        import time
+        from pathlib import Path
+        Path({str(pid_file)!r}).write_text(str(os.getpid()))
+        if Path({str(gate)!r}).exists() and Path({str(gate)!r}).read_text() == "":
+            time.sleep(600)  # the test opens the gate and writes nothing: hang
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text() + '\\nX = 1\\n')
+        """)
+    plan = tmp_path / "comprehensive_plan.md"
+    plan.write_text(textwrap.dedent(f"""\
+        # Plan: Calc
+        ## Tier T1: Code
+        ### Phase P1: X
+        - category: feature_scaffolding
+        - command: {blocks}
+        """))
+    repo = project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    env["AUTOPACK_DATA_DIR"] = str(tmp_path / "data")
+    first = subprocess.Popen([AUTOPACK, "run", str(plan), "--repo", str(repo), "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        with open(gate, "w"):  # returns once the builder has opened it: it is running
+            first.send_signal(signal.SIGINT)
+            out, errors = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 130, out + errors
+    assert json.loads(out) == {"error": "interrupted", "exit_code": 130}
+    builder = int(pid_file.read_text())
+    assert _ends(builder, within=60), "the builder outlived the interrupted run"
+    gate.unlink()
+    resumed = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
+                             capture_output=True, text=True, env=env, timeout=600,
+                             check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["state"] == "DONE_SUCCESS"
+
+
+def _ends(pid: int, within: float) -> bool:
+    """True once the process has ended, waiting on its pidfd at most `within` seconds."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([fd], [], [], within)[0])
+    finally:
+        os.close(fd)

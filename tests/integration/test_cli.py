@@ -154,3 +154,24 @@ def test_paths_that_are_files_where_folders_go_are_refused_naming_the_option(
     assert result.returncode == 2 and f"{repo / '.github'} is not a folder" in result.stderr
     assert not (repo / "autopack.toml").exists()  # nothing written before the refusal
     assert afile.read_text() == "x"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("runs", "--limit", "0", "--json"), "Invalid value for '--limit'"),
+    (("status", "--json"), "Missing argument 'run_id'"),
+    (("run", "--safety-profile", "bogus", "plan.md", "--json"),
+     "Invalid value for '--safety-profile'"),
+    (("report", "backlog", "--limit", "x", "--json"), "Invalid value for '--limit'"),
+])
+def test_a_usage_error_with_json_is_one_json_document(
+    tmp_path: Path, args: tuple[str, ...], message: str,
+) -> None:
+    """`--json` prints exactly one JSON document, also when the options are wrong (it
+    printed nothing on stdout)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOPACK_")}
+    result = _cli(*args, env={**env, "COLUMNS": "200"}, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == 2 and message in doc["error"]
+    assert message in result.stderr  # the person still sees it
+    assert list(tmp_path.iterdir()) == []

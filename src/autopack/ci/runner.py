@@ -168,6 +168,10 @@ def run_command(
             if isolation is not None and isolation.kind == "docker":
                 subprocess.run(["docker", "kill", name], capture_output=True, check=False,
                                timeout=60)
+        except BaseException:  # interrupted (Ctrl-C): the command must not live on
+            _kill_group(proc.pid)
+            proc.wait()
+            raise
         _kill_group(proc.pid)  # also whatever the command left running
         proc.wait()
         reader.join(timeout=10)
