@@ -58,6 +58,9 @@ def test_status_of_an_unknown_run_exits_2(server: LiveServer, tmp_path: Path) ->
     assert "run 'nope' not found" in result.stderr
     # --json: the error is the one document on stdout
     assert json.loads(result.stdout) == {"error": "run 'nope' not found", "exit_code": 2}
+    regenerated = _cli("regenerate", "nope", env=_env(server), cwd=tmp_path)
+    assert regenerated.returncode == 2 and "run 'nope' not found" in regenerated.stderr
+    assert not (server.settings.runs_dir / "nope").exists()  # it left nope/.lock
     bad = _cli("runs", "--json", env={**_env(server), "AUTOPACK_API_WRITERS": "0"},
                cwd=tmp_path)
     doc = json.loads(bad.stdout)

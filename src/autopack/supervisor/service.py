@@ -177,7 +177,9 @@ class Supervisor:
             return issues.top_backlog(conn, project_id, limit)
 
     def regenerate(self, run_id: str) -> RunView:
-        """Rewrite every view of a run, and its project's backlog, from the database."""
+        """Rewrite every view of a run, and its project's backlog, from the database
+        (NotFound for an unknown run, before its folder would be made)."""
+        self.get_run(run_id)
         with self.artefacts.locked(run_id) as layout:
             with self.db.read() as conn:
                 view, rows, links, seen = _with_issues(conn, run_id)
