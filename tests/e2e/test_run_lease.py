@@ -3,6 +3,7 @@ changes nothing; once the first engine is gone, resume works."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -11,6 +12,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 
 from autopack.artefacts.layout import RunLayout
@@ -184,3 +186,50 @@ def _ends(pid: int, within: float) -> bool:
         return bool(select.select([fd], [], [], within)[0])
     finally:
         os.close(fd)
+
+
+def test_clients_waiting_on_a_run_hold_no_threads(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each GET /runs/{id}/wait held a worker thread for as long as it waited: forty of
+    them stalled every request served from threads (reads of runs, for one) until the
+    run ended."""
+    gate = tmp_path / "gate"
+    os.mkfifo(gate)
+    waits = script(tmp_path, "waits.py", f"""
+        from pathlib import Path
+        Path({str(gate)!r}).read_text()
+        Path('src/calc.py').write_text(Path('src/calc.py').read_text() + '\\nX = 1\\n')
+        """)
+    body = {
+        "run": {"run_id": "slow"}, "repo": {"path": str(project(tmp_path))}, "execute": True,
+        "tiers": [{"tier_id": "T1", "tier_index": 0, "name": "Code"}],
+        "phases": [{"phase_id": "P1", "phase_index": 0, "tier_id": "T1", "name": "X",
+                    "task_category": "feature_scaffolding", "command": waits}],
+    }
+
+    async def scenario() -> tuple[list[bytes], httpx.Response]:
+        host, port = server.url.removeprefix("http://").split(":")
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
+            assert (await http.post("/runs/start", json=body)).status_code == 201
+            streams = [await asyncio.open_connection(host, int(port)) for _ in range(50)]
+            for _reader, writer in streams:
+                writer.write(b"GET /runs/slow/wait?timeout=600 HTTP/1.1\r\n"
+                             b"Host: 127.0.0.1\r\nConnection: close\r\n\r\n")
+                await writer.drain()
+            # round trips served on the server's event loop alone (an unknown path): once
+            # they are answered, the server has taken in every wait sent before them
+            for _ in range(20):
+                assert (await http.get("/no-such-path")).status_code == 404
+            # served while fifty clients wait and the builder is still blocked (the gate
+            # opens only after this answer); before, it queued behind the waits
+            read = await http.get("/runs/slow", timeout=30)
+            with open(gate, "w") as opened:
+                opened.write("go")
+            answers = [await reader.read() for reader, _writer in streams]
+            for _reader, writer in streams:
+                writer.close()
+            return answers, read
+
+    ended, read = asyncio.run(scenario())
+    assert read.status_code == 200 and read.json()["state"] != "DONE_SUCCESS"
+    assert all(a.startswith(b"HTTP/1.1 200") and b'"state":"DONE_SUCCESS"' in a
+               for a in ended), ended[0][:500]

@@ -1,16 +1,19 @@
 """The server's executor: runs driven by the engine in a thread pool.
 
 A run submitted here is driven to its terminal state in a worker thread; `wait` lets a
-client block until then. An engine that dies with an unexpected error ends its run as
-DONE_FAILED_ENVIRONMENT. On start, runs the server had been driving (their inputs say
-`executor = "server"`) and that are not terminal are picked up again, so a server
-restart continues them.
+client wait (on the event loop) until then. An engine that dies with an unexpected
+error ends its run as DONE_FAILED_ENVIRONMENT. On start, runs the server had been
+driving (their inputs say `executor = "server"`) and that are not terminal are picked
+up again, so a server restart continues them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ class RunExecutor:
         self.sup = supervisor
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="autopack-run")
         self._done: dict[str, threading.Event] = {}
+        self._wakers: dict[str, list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
 
     def submit(self, run_id: str, inputs: dict[str, Any]) -> None:
@@ -41,12 +45,34 @@ class RunExecutor:
             self._done[run_id] = threading.Event()
         self._pool.submit(self._drive, run_id, inputs)
 
-    def wait(self, run_id: str, timeout: float) -> None:
-        """Block until the run this server drives is terminal, or `timeout` seconds."""
+    async def wait(self, run_id: str, timeout: float) -> None:
+        """Until the run this server drives is terminal, or `timeout` seconds. A waiting
+        client holds no thread (forty blocked ones once stalled every other request)."""
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def settle() -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(settle)
+
         with self._lock:
             done = self._done.get(run_id)
-        if done is not None:
-            done.wait(timeout)
+            if done is None or done.is_set():
+                return
+            self._wakers.setdefault(run_id, []).append(wake)
+        try:
+            await asyncio.wait_for(woken, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                waiting = self._wakers.get(run_id, [])
+                if wake in waiting:
+                    waiting.remove(wake)
 
     def resume_unfinished(self) -> list[str]:
         """Submit every non-terminal run this server was driving; their ids."""
@@ -81,3 +107,6 @@ class RunExecutor:
         finally:
             with self._lock:
                 self._done[run_id].set()
+                waiting = self._wakers.pop(run_id, [])
+            for wake in waiting:
+                wake()

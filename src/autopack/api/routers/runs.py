@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from autopack.api.deps import (
@@ -111,14 +112,14 @@ def _body_field(spec: StartRequest, where: str) -> str:
 
 @router.get("/{run_id}/wait", response_model=RunOut,
             responses={404: {"description": "unknown run"}})
-def wait_for_run(
+async def wait_for_run(
     run_id: RunId, supervisor: SupervisorDep, executor: ExecutorDep, cache: RunCacheDep,
     timeout: Annotated[float, Query(gt=0, le=3600)] = 60,
 ) -> Response:
     """The run once it is terminal (or after `timeout` seconds, as it is then)."""
-    supervisor.get_run(run_id)
-    executor.wait(run_id, timeout)
-    view = supervisor.get_run(run_id)
+    await anyio.to_thread.run_sync(supervisor.get_run, run_id)  # 404 before waiting
+    await executor.wait(run_id, timeout)
+    view = await anyio.to_thread.run_sync(supervisor.get_run, run_id)
     return _run_response(_serialize(view, cache), view.run.version)
 
 
