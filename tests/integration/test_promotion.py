@@ -14,7 +14,7 @@ import pytest
 from autopack.domain.errors import Conflict
 from autopack.supervisor.apply import PromotionRefused
 from autopack.vcs.promotion import PromotionAction
-from tests.gitutil import fingerprint, git
+from tests.gitutil import fingerprint, git, make_repo
 from tests.integration.vcs_fixtures import Project
 
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
@@ -156,6 +156,11 @@ def test_cli_promote_refuses_then_promotes(clean_project: Project) -> None:
     assert unknown.returncode == 2 and "not found" in unknown.stderr
     not_repo = _cli("promote", "run-1", "--repo", "/nonexistent", project=clean_project)
     assert not_repo.returncode == 2 and "--repo" in not_repo.stderr
+    # another repository: named as such (was a "commit Autopack did not make" refusal)
+    other = make_repo(clean_project.repo.parent / "other")
+    elsewhere = _cli("promote", "run-1", "--repo", str(other), project=clean_project)
+    assert elsewhere.returncode == 2, elsewhere.stderr
+    assert f"{other} is not the repository of run 'run-1'" in elsewhere.stderr
 
 
 @pytest.mark.parametrize("trailer", [False, True])

@@ -401,7 +401,7 @@ class GovernedApply:
         blockers = promotion_blockers(view.run, view.tiers)
         if blockers:
             raise PromotionRefused(run_id, blockers)
-        git = self._repo_git(view) if repo is None else self._checked_git("--repo", repo)
+        git = self._repo_git(view) if repo is None else self._run_repository(view, repo)
         if view.run.base_commit is not None:
             recorded = {s.commit for s in self.snapshots(run_id)}
             foreign = foreign_commits(git, run_id, view.run.base_commit, recorded)
@@ -422,6 +422,19 @@ class GovernedApply:
         return PromotionResult(run_id, False, plan, commit)
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _run_repository(self, view: RunView, path: Path) -> Git:
+        """`path` as the run's repository (a clone or a move of it): it must hold the
+        run's integration branch and base commit, or it is another repository."""
+        git = self._checked_git("--repo", path)
+        branch = integration_ref(view.run.run_id)
+        base = view.run.base_commit
+        if refs.current(git, branch) is None or (base is not None and git.run(
+                "cat-file", "-e", f"{base}^{{commit}}", check=False).returncode != 0):
+            raise InvalidInput("--repo", f"{path} is not the repository of run "
+                               f"{view.run.run_id!r}: it has no "
+                               f"{branch.removeprefix('refs/heads/')} or not the run's base")
+        return git
 
     def _checked_git(self, where: str, path: Path) -> Git:
         if not path.is_dir():
