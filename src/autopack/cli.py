@@ -309,7 +309,15 @@ def _execute_plan(
         if had_database:
             supervisor.start()
             _refuse_existing(supervisor, spec.run.run_id, plan, run_id)
-        engine.check_new_run(spec)
+        try:
+            engine.check_new_run(spec)
+        except InvalidInput as exc:  # named as the plan and autopack.toml name it
+            where, message = loaded.place(exc.where), exc.message
+            if exc.where.startswith("phase "):
+                message = f"{exc.where} {message}"
+            if where == "repo.main_branch":
+                where = f"{repo / 'autopack.toml'}: $.project.main_branch"
+            raise type(exc)(where, message) from None
         keep_out_of_git(repo, exclude, "AUTOPACK_DATABASE_URL" not in os.environ)
         if not had_database:
             supervisor.start()

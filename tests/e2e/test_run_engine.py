@@ -295,8 +295,8 @@ def test_a_malformed_plan_exits_2_naming_file_and_line(tmp_path: Path) -> None:
         - category: docs
         """)
     assert unbuildable.returncode == 2
-    assert "phase P1" in unbuildable.stderr and "neither `command` nor `patch`" in (
-        unbuildable.stderr)
+    assert f"{tmp_path / 'comprehensive_plan.md'}:3: phase P1" in unbuildable.stderr
+    assert "neither `command` nor `patch`" in unbuildable.stderr
     assert not (repo / ".autonomous_runs").exists()
     assert git(repo, "branch", "--list", "autopack/*") == ""
 

@@ -53,14 +53,15 @@ def _committed_only(repo: Path) -> str:
 
 
 CASES: dict[str, tuple[Callable[[Path], str], str]] = {
-    "no-main-branch": (_toml('[project]\nmain_branch = "trunk"\n'), "repo.main_branch"),
+    "no-main-branch": (_toml('[project]\nmain_branch = "trunk"\n'),
+                       "autopack.toml: $.project.main_branch"),
     "missing-ruleset": (_toml('[project]\nruleset = "rules.json"\n'), "rules.json"),
     "secret-pass-env": (_toml_replace("[ci]\n", '[ci]\npass_env = ["MY_TOKEN"]\n'),
                         "MY_TOKEN"),
     "no-command": (lambda repo: PLAN.replace("- command: {command}\n", ""),
-                   "neither `command` nor `patch`"),
+                   "comprehensive_plan.md:3: phase P1 has neither `command` nor `patch`"),
     "ref-unsafe-phase-id": (lambda repo: PLAN.format(command="true").replace(
-        "Phase P1:", "Phase P1.lock:"), "phases[0].phase_id"),
+        "Phase P1:", "Phase P1.lock:"), "comprehensive_plan.md:3: "),
     "committed-config": (_committed_only, "autopack.toml@"),
 }
 

@@ -24,6 +24,19 @@ class LoadedPlan:
 
     spec: RunSpec
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
+    places: dict[str, str] = field(default_factory=dict)
+    """phase_id -> where the plan file gives it (`file:line`, or `file: $.phases[i]`)."""
+
+    def place(self, where: str) -> str:
+        """A refusal's `where` as a place in the plan when it names a phase (`phase P1`
+        or `phases[0]...`); anything else as it is."""
+        if where.startswith("phase ") and where[6:] in self.places:
+            return self.places[where[6:]]
+        if match := re.match(r"phases\[(\d+)\]", where):
+            index = int(match[1])
+            if index < len(self.spec.phases):
+                return self.places.get(self.spec.phases[index].phase_id, where)
+        return where
 
 
 def load_plan(path: Path, run_id: str | None = None) -> LoadedPlan:
@@ -38,16 +51,21 @@ def load_plan(path: Path, run_id: str | None = None) -> LoadedPlan:
         plan = parse_plan(path)
         spec = plan.run_spec({"run_id": _slug(plan.title, path) if run_id is None
                               else run_id})
-        return LoadedPlan(spec, plan.phase_extras())
+        return LoadedPlan(spec, plan.phase_extras(),
+                          {p.phase_id: f"{path}:{p.line}" for p in plan.phases})
     if suffix in (".yaml", ".yml"):
         data = _yaml(path)
     elif suffix == ".json":
         spec = jsonfile.load(RunSpec, path, "plan", PlanError)
-        return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec))
+        return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec), _places(path, spec))
     else:
         raise PlanError(str(path), "a plan is a .md, .json, .yaml or .yml file")
     spec = jsonfile.validate(RunSpec, data, str(path), PlanError)
-    return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec))
+    return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec), _places(path, spec))
+
+
+def _places(path: Path, spec: RunSpec) -> dict[str, str]:
+    return {p.phase_id: f"{path}: $.phases[{i}]" for i, p in enumerate(spec.phases)}
 
 
 def spec_extras(spec: RunSpec) -> dict[str, dict[str, str]]:
