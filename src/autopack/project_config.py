@@ -12,17 +12,25 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from autopack.ci.config import CiConfig, Command, GateConfig
 from autopack.domain.budgets import BudgetDefaults
 from autopack.domain.categories import RunScope, SafetyProfile
 from autopack.domain.errors import ConfigError
 from autopack.domain.ids import ID_PATTERN
+from autopack.domain.paths import path_problem
 from autopack.plan import jsonfile
 
 BUILDERS = ("auto", "command", "patch", "openai", "anthropic", "claude-code", "codex", "aider",
             "remote", "replay")
+
+
+def _inside_repository(value: str) -> str:
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} is not a path inside the repository: {problem[1]}")
+    return value
 
 
 class _Section(BaseModel):
@@ -37,8 +45,9 @@ class ProjectSection(_Section):
                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")] = "main"
     safety_profile: SafetyProfile | None = None
     default_run_scope: RunScope | None = None
-    ruleset: Annotated[str, Field(min_length=1, max_length=1_000)] | None = None
-    """The ruleset file, relative to the repository root."""
+    ruleset: Annotated[str, Field(min_length=1, max_length=1_000),
+                       AfterValidator(_inside_repository)] | None = None
+    """The ruleset file, relative to the repository root (and inside it)."""
 
 
 class BuilderSection(_Section):

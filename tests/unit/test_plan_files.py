@@ -220,3 +220,12 @@ def test_a_form_feed_does_not_move_the_line_numbers_of_a_markdown_plan(
     with pytest.raises(PlanError) as refused:
         load_plan(path)
     assert refused.value.where == f"{path}:5"
+
+
+def test_a_yaml_plan_giving_a_key_twice_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """The last one won, silently."""
+    path = _write(tmp_path, "run:\n  run_id: a\n  run_id: b\ntiers: []\nphases: []\n",
+                  "twice.yaml")
+    with pytest.raises(PlanError, match="'run_id' is given twice") as refused:
+        load_plan(path)
+    assert refused.value.where.startswith(f"{path}:3:")

@@ -73,6 +73,8 @@ incident_token_cap = 5000
     ("[ci]\nenv = {\"A=B\" = \"x\"}\n", "$.ci.env", "'A=B' is not an environment variable"),
     ("[ci]\nenv = {A = \"x\\u0000y\"}\n", "$.ci.env", "A: a value holds no NUL"),
     ("[ci]\npass_env = [\"1X\"]\n", "$.ci.pass_env", "'1X' is not an environment"),
+    ("[project]\nruleset = '/etc/passwd'\n", "$.project.ruleset", "not a path inside"),
+    ("[project]\nruleset = '../rules.json'\n", "$.project.ruleset", "not a path inside"),
     ("[budgets.run]\nmax_duration_minutes = inf\n", "$.budgets.run.max_duration_minutes",
      "finite number"),
     # a NUL in a command: a traceback from the OS at the first gate, at every resume

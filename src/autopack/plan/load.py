@@ -86,7 +86,7 @@ def _with_run_id(spec: RunSpec, run_id: str | None) -> RunSpec:
 def _yaml(path: Path) -> Any:
     text = jsonfile.read_text(path, "plan", PlanError)
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeys)  # a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -95,6 +95,22 @@ def _yaml(path: Path) -> Any:
         raise PlanError(str(path), "the plan is nested too deeply to read") from None
     except ValueError as exc:  # an integer past the interpreter's digit limit
         raise PlanError(str(path), f"the plan holds an unreadable value: {exc}") from None
+
+
+class _UniqueKeys(yaml.SafeLoader):  # type: ignore[misc]  # (no type stubs for yaml)
+    """YAML's safe loader, refusing a key given twice in one mapping (the last one won,
+    silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark)
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
 
 
 def _slug(title: str, path: Path) -> str:
