@@ -197,6 +197,9 @@ def test_inconsistent_run_is_422_and_does_not_exist(server: LiveServer, tmp_path
     ({"token_cap": -1}, "token_cap"), ({"max_phases": 0}, "max_phases"),
     ({"max_duration_minutes": -5}, "max_duration_minutes"),
     ({"safety_profile": "reckless"}, "safety_profile"), ({"run_scope": "all"}, "run_scope"),
+    # a JSON number is wanted, not text or a flag that converts to one
+    ({"token_cap": "100"}, "token_cap"), ({"max_phases": True}, "max_phases"),
+    ({"max_duration_minutes": "5"}, "max_duration_minutes"),
 ])
 def test_bad_run_fields_are_422(server: LiveServer, tmp_path: Path, patch: dict,
                                 field: str) -> None:
@@ -314,6 +317,20 @@ def test_counters_past_32_bits_are_stored_or_refused_never_a_500(server: LiveSer
     assert detail["detail"][0]["loc"] == ["body", "builder_attempts"]
 
 
+def test_flags_must_be_json_booleans(server: LiveServer, tmp_path: Path) -> None:
+    """"yes" was read as true and "no" as false."""
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
+                                    json={**run_body("run-1"), "execute": "yes"})
+    assert detail["detail"][0]["loc"] == ["body", "execute"]
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    detail = _refused_without_trace(
+        server, tmp_path, "POST", "/runs/run-1/phases/P1/record_issue", 422,
+        json={"issue_key": "k", "severity": "minor", "source": "test",
+              "category": "test_failure", "expected_fail": "no"})
+    assert detail["detail"][0]["loc"] == ["body", "expected_fail"]
+
+
 def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None:
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()
@@ -328,7 +345,10 @@ def test_unknown_run_or_phase_is_404(server: LiveServer, tmp_path: Path) -> None
     {"state": "DANCING"}, {"state": "EXECUTING", "tokens_used": -1},
     {"state": "EXECUTING", "builder_attempts": -3}, {"state": "EXECUTING", "extra": 1},
     {"state": "EXECUTING", "minor_issues_count": "lots"}, {},
-], ids=["unknown-state", "neg-tokens", "neg-attempts", "extra-key", "not-int", "no-state"])
+    {"state": "EXECUTING", "tokens_used": "100"}, {"state": "EXECUTING", "tokens_used": True},
+    {"state": "EXECUTING", "builder_attempts": 2.0},
+], ids=["unknown-state", "neg-tokens", "neg-attempts", "extra-key", "not-int", "no-state",
+        "int-as-text", "int-as-flag", "int-as-float"])
 def test_bad_update_is_422(server: LiveServer, tmp_path: Path, body: dict) -> None:
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()

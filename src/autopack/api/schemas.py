@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, Strict, computed_field
 
 from autopack.db.runs import RunView
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness
 from autopack.domain.states import PhaseState, RunState, TierState
 from autopack.domain.text import NoNul
 
-Counter = Annotated[int, Field(ge=0, le=10**12)]
+Counter = Annotated[int, Strict(), Field(ge=0, le=10**12)]
 """Tokens (64-bit columns)."""
-SmallCounter = Annotated[int, Field(ge=0, le=2**31 - 1)]
+SmallCounter = Annotated[int, Strict(), Field(ge=0, le=2**31 - 1)]
 """Attempts and issue counts (32-bit columns)."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
 from autopack.domain.categories import (
     BuilderMode,
@@ -48,6 +48,9 @@ ScopeEntry = Annotated[str, Field(min_length=1, max_length=1_000), NoNul,
 
 
 class _Strict(BaseModel):
+    """Unknown keys refused; numbers and flags must be JSON numbers and booleans ("100"
+    or true for a count is refused, not converted)."""
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, allow_inf_nan=False)
 
 
@@ -58,9 +61,9 @@ class RunFields(_Strict):
     project_id: EntityId = "default"
     safety_profile: SafetyProfile = SafetyProfile.NORMAL
     run_scope: RunScope = RunScope.MULTI_TIER
-    token_cap: int | None = Field(None, gt=0, le=10**12)
-    max_phases: int | None = Field(None, gt=0, le=10_000)
-    max_duration_minutes: float | None = Field(None, gt=0, le=525_600)
+    token_cap: Annotated[int, Strict()] | None = Field(None, gt=0, le=10**12)
+    max_phases: Annotated[int, Strict()] | None = Field(None, gt=0, le=10_000)
+    max_duration_minutes: Annotated[float, Strict()] | None = Field(None, gt=0, le=525_600)
 
 
 class RepoTarget(_Strict):
@@ -76,7 +79,7 @@ class TierSpec(_Strict):
     """One tier of a run spec."""
 
     tier_id: EntityId
-    tier_index: int = Field(ge=0, le=MAX_INDEX)
+    tier_index: Annotated[int, Strict()] = Field(ge=0, le=MAX_INDEX)
     name: Name
     description: Description = ""
 
@@ -85,7 +88,7 @@ class PhaseSpec(_Strict):
     """One phase of a run spec; missing labels are filled by the StrategyEngine later."""
 
     phase_id: EntityId
-    phase_index: int = Field(ge=0, le=MAX_INDEX)
+    phase_index: Annotated[int, Strict()] = Field(ge=0, le=MAX_INDEX)
     tier_id: EntityId
     name: Name
     description: Description = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from autopack.api.deps import PhaseId, RunId, SupervisorDep, in_writer_lane
 from autopack.api.json_body import JsonTextRoute
@@ -34,7 +34,7 @@ class RecordIssueRequest(BaseModel):
         list[Annotated[str, Field(min_length=1, max_length=500), NoNul]], Field(max_length=20)
     ] = []
     description: Annotated[str, Field(max_length=4_000), NoNul] = ""
-    expected_fail: bool = False
+    expected_fail: StrictBool = False
 
 
 class PhaseIssueCounts(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from pydantic import StrictBool
 
 from autopack.api.deps import (
     ExecutorDep,
@@ -61,7 +62,7 @@ class StartRequest(RunSpec):
     named builder and auditor until it ends (watch it with GET /runs/{id}, or block on
     GET /runs/{id}/wait)."""
 
-    execute: bool = False
+    execute: StrictBool = False
     builder: str = "auto"
     auditor: str | None = None
 
