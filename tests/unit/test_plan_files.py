@@ -229,3 +229,10 @@ def test_a_yaml_plan_giving_a_key_twice_is_refused_naming_the_line(tmp_path: Pat
     with pytest.raises(PlanError, match="'run_id' is given twice") as refused:
         load_plan(path)
     assert refused.value.where.startswith(f"{path}:3:")
+
+
+def test_a_plan_over_a_list_limit_names_the_list(tmp_path: Path) -> None:
+    text = "# Plan: Big\n" + "".join(
+        f"## Tier T{i}: t\n### Phase P{i}: p\n- command: true\n" for i in range(1001))
+    with pytest.raises(PlanError, match="tiers: List should have at most 1000 items"):
+        load_plan(_write(tmp_path, text, "big.md"))

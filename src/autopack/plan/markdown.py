@@ -86,7 +86,9 @@ class Plan:
                                            "phases": phase_specs})
         except ValidationError as exc:
             first = exc.errors()[0]
-            raise PlanError(f"{self.path}", f"{first['msg']}") from None
+            what = ".".join(str(part) for part in first["loc"])  # e.g. `tiers`, `run.run_id`
+            raise PlanError(f"{self.path}", f"{what}: {first['msg']}" if what
+                            else str(first["msg"])) from None
 
     def _model(self, model: Any, fields: dict[str, Any], line: int,
                key_lines: dict[str, int]) -> Any:
