@@ -112,6 +112,22 @@ def test_a_branch_checked_out_in_a_worktree_is_not_moved(repo: Path, tmp_path: P
     assert refs.current(runner, "refs/heads/autopack/x") == nxt
 
 
+def test_a_symbolic_ref_in_autopacks_namespace_is_not_written_through(repo: Path) -> None:
+    """A builder (isolation "none") made `autopack/integration/x` a symbolic ref to main:
+    Autopack's snapshot then moved main."""
+    head = git(repo, "rev-parse", "HEAD")
+    git(repo, "symbolic-ref", "refs/heads/autopack/integration/x", "refs/heads/main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "next")
+    nxt = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-ref", "refs/heads/main", head, nxt)
+    runner = Git(repo)
+    with pytest.raises(PolicyViolation, match="symbolic ref to refs/heads/main"):
+        refs.update_ref(runner, "refs/heads/autopack/integration/x", nxt, head, reason="x")
+    with pytest.raises(PolicyViolation, match="symbolic ref"):
+        refs.delete_ref(runner, "refs/heads/autopack/integration/x", head, reason="x")
+    assert git(repo, "rev-parse", "refs/heads/main") == head
+
+
 def test_git_variables_of_the_caller_never_redirect_a_command(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

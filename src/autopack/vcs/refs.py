@@ -60,10 +60,11 @@ def update_ref(
     without a grant: its checkout's HEAD would follow while its index and files stayed,
     showing the change reverted. Promotion moves the checkouts of main itself."""
     _check_writable(ref, grant)
+    _check_not_symbolic(git, ref)
     if grant is None and old is not None and ref.startswith("refs/heads/"):
         check_not_checked_out(git, ref)
     try:
-        git._update_ref_unguarded("-m", reason, ref, new, old or ZERO_OID)
+        git._update_ref_unguarded("--no-deref", "-m", reason, ref, new, old or ZERO_OID)
     except GitError as exc:
         seen = current(git, ref)
         raise Conflict(
@@ -105,7 +106,17 @@ def start_empty_repository(git: Git, ref: str, new: str, *, reason: str) -> None
 def delete_ref(git: Git, ref: str, old: str, *, reason: str) -> None:
     """Delete one of Autopack's own refs if it still points at `old`."""
     _check_writable(ref, None)
-    git._update_ref_unguarded("-m", reason, "-d", ref, old)
+    _check_not_symbolic(git, ref)
+    git._update_ref_unguarded("--no-deref", "-m", reason, "-d", ref, old)
+
+
+def _check_not_symbolic(git: Git, ref: str) -> None:
+    """Refuse a ref that is a symbolic ref: writing through it would move its target
+    (`autopack/integration/x` made to point at main moved main)."""
+    target = git.text("for-each-ref", "--format=%(symref)", ref)
+    if target:
+        raise PolicyViolation(f"{ref} is a symbolic ref to {target}, not a branch "
+                              "Autopack made; refusing to write through it")
 
 
 def _check_writable(ref: str, grant: PromotionGrant | None) -> None:
