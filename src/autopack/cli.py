@@ -507,7 +507,13 @@ def _run_settings(repo: Path, config: ProjectConfig) -> Settings:
     settings = _settings()
     updates: dict[str, object] = {}
     if "AUTOPACK_DATABASE_URL" not in os.environ:
-        updates["database_url"] = f"sqlite:///{_own_folder(repo, '.autopack') / 'autopack.db'}"
+        folder = _own_folder(repo, ".autopack")
+        for name in ("autopack.db", "autopack.db-wal", "autopack.db-shm",
+                     "autopack.db-journal", "autopack.db-leases"):
+            if (folder / name).is_symlink():  # SQLite would open what it points at
+                raise InvalidInput(str(folder / name), "is a link; the run's database "
+                                   "stays inside the repository")
+        updates["database_url"] = f"sqlite:///{folder / 'autopack.db'}"
     if "AUTOPACK_RUNS_DIR" not in os.environ:
         updates["runs_dir"] = _own_folder(repo, ".autonomous_runs")
     if config.budgets != ProjectConfig().budgets:

@@ -670,3 +670,19 @@ def test_a_repository_linking_autopacks_folders_elsewhere_is_refused(tmp_path: P
         assert refused.returncode == 2, refused.stderr
         assert f"{repo / name}: is a link or a file" in refused.stderr
         assert list(outside.iterdir()) == []
+    # the database file itself, committed as a link (SQLite followed it)
+    repo = project(tmp_path / "db-link")
+    (repo / ".autopack").mkdir()
+    (repo / ".autopack" / "autopack.db").symlink_to(outside / "stolen.db")
+    git(repo, "add", "-f", ".autopack")
+    git(repo, "commit", "-q", "-m", "link")
+    refused = run(tmp_path / "db-link", repo, """\
+        # Plan: Calc
+        ## Tier T1: Code
+        ### Phase P1: Nothing
+        - category: docs
+        - command: true
+        """)
+    assert refused.returncode == 2, refused.stderr
+    assert f"{repo / '.autopack' / 'autopack.db'}: is a link" in refused.stderr
+    assert list(outside.iterdir()) == []
