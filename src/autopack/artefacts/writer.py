@@ -135,19 +135,37 @@ class ArtefactWriter:
         _put_json(layout.run_issue_index,
                   run_index_document(view.run, list(by_key.values()), link_list))
 
-    def write_strategy(self, layout: RunLayout, version: int, document: str) -> None:
-        """`project_implementation_strategy_v{N}.json`, the run's frozen strategy."""
-        _put_text(layout.strategy_file(version), document)
-
-    def write_all(self, layout: RunLayout, view: RunView) -> None:
-        """Every view of the run, and the empty issues/ folder."""
-        layout.issues_dir.mkdir(parents=True, exist_ok=True)
+    def rendered(
+        self, layout: RunLayout, view: RunView, issues: Iterable[Any], links: Iterable[Any],
+        backlog: dict[str, Any], strategy: tuple[int, str],
+    ) -> dict[str, bytes]:
+        """Every view `regenerate` writes, rendered in memory, by path relative to the run
+        folder: what a run's summary commit holds (built from the database, never read
+        back from the folder, where a command could have put anything)."""
+        files = {layout.run_summary: render_run_summary(view).encode(),
+                 layout.run_summary_json: document_bytes(summary_document(view)),
+                 layout.strategy_file(strategy[0]): strategy[1].encode()}
         for tier in view.tiers:
-            self._write_tier(layout, view, tier.tier_id)
+            files[layout.tier_file(tier.tier_index, tier.name, tier.tier_id)] = (
+                render_tier(view, tier.tier_id).encode())
         for phase in view.phases:
-            self._write_phase(layout, view, phase.phase_id)
-        _put_text(layout.run_summary, render_run_summary(view))
-        _put_json(layout.run_summary_json, summary_document(view))
+            files[layout.phase_file(phase.phase_index, phase.phase_id)] = (
+                render_phase(view, phase.phase_id).encode())
+        by_key = {i.issue_key: i for i in issues}
+        link_list = list(links)
+        for phase in view.phases:
+            files[layout.phase_issues_file(phase.phase_index, phase.phase_id)] = (
+                document_bytes(phase_issue_document(phase, by_key, link_list, backlog)))
+        files[layout.run_issue_index] = document_bytes(
+            run_index_document(view.run, list(by_key.values()), link_list))
+        return {path.relative_to(layout.root).as_posix(): data
+                for path, data in files.items()}
+
+    def write_rendered(self, layout: RunLayout, files: dict[str, bytes]) -> None:
+        """Write `rendered` files into the run folder (and the empty issues/ folder)."""
+        layout.issues_dir.mkdir(parents=True, exist_ok=True)
+        for rel, data in files.items():
+            swap_in(layout.root / rel, data)
 
     def write_phases(self, layout: RunLayout, view: RunView, phase_ids: Iterable[str]) -> None:
         """The views a change to some phases touches: those phases, their tiers, the summary."""

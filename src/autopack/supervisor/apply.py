@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autopack.artefacts.layout import RunLayout, committed_issues_path
+from autopack.artefacts.layout import committed_issues_path
 from autopack.ci.preflight import PreflightResult
 from autopack.db import attempts, issues, runs
 from autopack.db.database import Database
@@ -60,7 +60,6 @@ from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_change
 from autopack.vcs.snapshot import Snapshot, SnapshotRequest, commit_summary, take_snapshot
 from autopack.vcs.workspace import Attempt, Worktrees
 
-SUMMARY_SKIP = ("logs", "incident")
 """Run-folder entries not committed with the summaries: command logs and the incident
 pack stay local (they may be large and name local paths)."""
 
@@ -348,22 +347,17 @@ class GovernedApply:
                                      taken.tag.removeprefix("refs/tags/"))
         return taken
 
-    def commit_summaries(self, run_id: str) -> str | None:
-        """Commit the finished run's folder (summaries, tier and phase files, issue files,
-        strategy; not its logs or incident pack) to its integration branch; the new
-        commit, or None when the branch already holds it, the run has no repository, or
-        the run was promoted (main holds its branch: nothing more goes on it)."""
+    def commit_summaries(self, run_id: str, files: dict[str, bytes]) -> str | None:
+        """Commit the finished run's views (`files`, rendered from the database: its
+        summaries, tier, phase and issue files, strategy; never what else lies in its
+        folder) to its integration branch; the new commit, or None when the branch
+        already holds it, the run has no repository, or the run was promoted (main holds
+        its branch: nothing more goes on it)."""
         view = self._view(run_id)
         if view.run.repo_path is None or view.run.promoted_commit is not None:
             return None
-        root = RunLayout(self.settings.runs_dir, run_id).root
-        files = {}
-        for path in sorted(root.rglob("*")):
-            rel = path.relative_to(root)
-            if (path.is_file() and not path.is_symlink() and rel.parts[0] not in SUMMARY_SKIP
-                    and not rel.name.startswith(".")):
-                files[f".autonomous_runs/{run_id}/{rel.as_posix()}"] = path.read_bytes()
-        return commit_summary(self._repo_git(view), run_id, files)
+        return commit_summary(self._repo_git(view), run_id, {
+            f".autonomous_runs/{run_id}/{rel}": data for rel, data in files.items()})
 
     def cleanup_stale(self, run_id: str) -> list[Path]:
         """Remove attempt worktrees (and scratch branches) left by dead processes in the

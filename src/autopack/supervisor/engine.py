@@ -509,7 +509,7 @@ def record_end(sup: Supervisor, run_id: str) -> tuple[RunView, str]:
     if RunState(view.run.state) is not RunState.DONE_SUCCESS:
         write_incident(sup, run_id)
     try:
-        commit = sup.apply.commit_summaries(run_id)
+        commit = sup.apply.commit_summaries(run_id, sup.rendered(run_id))
     except (GitError, OSError, Conflict) as exc:
         return view, f"the run summaries were not committed: {exc}"
     return view, f"run summaries committed as {commit[:12]}" if commit else ""

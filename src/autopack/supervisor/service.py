@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from autopack.artefacts.layout import RunLayout
 from autopack.artefacts.writer import ArtefactWriter
 from autopack.db import issues, runs
 from autopack.db.database import Database
@@ -181,14 +182,22 @@ class Supervisor:
         (NotFound for an unknown run, before its folder would be made)."""
         self.get_run(run_id)
         with self.artefacts.locked(run_id) as layout:
-            with self.db.read() as conn:
-                view, rows, links, seen = _with_issues(conn, run_id)
-                strategy = runs.get_strategy(conn, run_id)
-            self.artefacts.write_all(layout, view)
-            self.artefacts.write_strategy(layout, strategy.version, strategy.document)
-            self.artefacts.write_issues(layout, view, rows, links, seen)
+            view, files = self._rendered(run_id, layout)
+            self.artefacts.write_rendered(layout, files)
         self._write_backlog(view.run.project_id)
         return view
+
+    def rendered(self, run_id: str) -> dict[str, bytes]:
+        """Every view of the run, rendered from the database, by path relative to its
+        folder (what `regenerate` writes)."""
+        return self._rendered(run_id, self.artefacts.layout(run_id))[1]
+
+    def _rendered(self, run_id: str, layout: RunLayout) -> tuple[RunView, dict[str, bytes]]:
+        with self.db.read() as conn:
+            view, rows, links, seen = _with_issues(conn, run_id)
+            strategy = runs.get_strategy(conn, run_id)
+        return view, self.artefacts.rendered(layout, view, rows, links, seen,
+                                             (strategy.version, strategy.document))
 
     def _write_after_change(
         self, run_id: str, phase_ids: Iterable[str], with_issues: bool
