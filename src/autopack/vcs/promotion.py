@@ -9,6 +9,7 @@ branch so its HEAD, index and files agree afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -62,32 +63,47 @@ def plan_promotion(git: Git, run_id: str, main_branch: str, allow_merge: bool) -
     return PromotionPlan(run_id, main_branch, action, main, new, tip, checkouts)
 
 
-def foreign_commits(git: Git, run_id: str, base: str, recorded: set[str]) -> list[str]:
+def foreign_commits(git: Git, run_id: str, base: str, recorded: set[str],
+                    views: Mapping[str, bytes]) -> list[str]:
     """Commits on the run's integration branch since `base` that Autopack did not make:
-    neither a recorded snapshot nor a summary commit (one parent, the summary trailer,
-    changes only under `.autonomous_runs/{run_id}/`). Each as `sha subject`."""
+    neither a recorded snapshot nor a summary commit of the run. Each as `sha subject`.
+
+    A summary commit has one parent and the summary trailers, and changes only the
+    run's views (`views`: path in the run folder -> bytes, as rendered from the
+    database now), each to exactly those bytes as a regular file: anything else under
+    the run's folder (a script, a link, an edited `run_summary.json` that a CI
+    `promotion check` would read) is not Autopack's, whatever its message says."""
     tip = refs.current(git, integration_ref(run_id))
     if tip is None:
         return []
     found = []
     for line in git.text("rev-list", "--parents", f"{base}..{tip}").splitlines():
         commit, *parents = line.split()
-        if commit in recorded or _is_summary_commit(git, run_id, commit, parents):
+        if commit in recorded or _is_summary_commit(git, run_id, commit, parents, views):
             continue
         found.append(f"{commit[:12]} {git.text('log', '-1', '--format=%s', commit)}")
     return found
 
 
-def _is_summary_commit(git: Git, run_id: str, commit: str, parents: list[str]) -> bool:
+def _is_summary_commit(git: Git, run_id: str, commit: str, parents: list[str],
+                       views: Mapping[str, bytes]) -> bool:
     if len(parents) != 1:
         return False
     message = git.text("log", "-1", "--format=%B", commit)
     if f"Autopack-Run: {run_id}\nAutopack-Summary: final" not in message:
         return False
     folder = f".autonomous_runs/{run_id}/"
-    changed = git.run("diff-tree", "-r", "--no-commit-id", "--name-only", "-z",
-                      parents[0], commit).stdout.decode("utf-8", "surrogateescape")
-    return all(path.startswith(folder) for path in changed.split("\0") if path)
+    raw = git.run("diff-tree", "-r", "--no-commit-id", "-z", parents[0], commit).stdout
+    fields = raw.decode("utf-8", "surrogateescape").split("\0")
+    for status, path in zip(fields[0::2], fields[1::2], strict=False):
+        if not status:
+            continue
+        _old_mode, new_mode, _old, blob, _kind = status.lstrip(":").split(" ")
+        rel = path.removeprefix(folder)
+        if (not path.startswith(folder) or rel not in views or new_mode != "100644"
+                or git.run("cat-file", "blob", blob).stdout != views[rel]):
+            return False
+    return True
 
 
 def promote(git: Git, plan: PromotionPlan) -> str:
