@@ -119,6 +119,16 @@ def test_a_category_may_be_allowed_a_forbidden_path() -> None:
         (".github/workflows/ci.yml", "forbidden_path")}
 
 
+def test_autopack_toml_is_forbidden_whatever_the_projects_list() -> None:
+    """A split plan's next part reads [ci] and [gate] where the part before ended: a
+    builder loosening autopack.toml (forbidden_paths = [], CI `true`) loosened them."""
+    change = [_file("autopack.toml")]
+    for policy in (GatePolicy(), GatePolicy(forbidden_paths=[])):
+        assert _rules(change, PhaseScope(), policy) == {("autopack.toml", "forbidden_path")}
+    allowed = GatePolicy(category_allowed_paths={"orchestrator": ["autopack.toml"]})
+    assert _rules(change, PhaseScope(task_category="orchestrator"), allowed) == set()
+
+
 @pytest.mark.parametrize(("mode", "files", "lines", "expected"), [
     (BuilderMode.TWEAK_LIGHT, 2, 200, set()),
     (BuilderMode.TWEAK_LIGHT, 3, 10, {"too_many_files"}),

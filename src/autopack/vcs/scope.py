@@ -80,13 +80,21 @@ class ScopeViolation(PolicyViolation):
         super().__init__("; ".join(str(r) for r in self.refusals))
 
 
+ALWAYS_FORBIDDEN = ("autopack.toml",)
+"""Forbidden whatever the project's own list says (a task category may still be allowed
+it): the next part of a split plan reads `[ci]` and `[gate]` from the commit the part
+before it ended on, so a builder editing the file would loosen the checks of the work
+that follows."""
+
+
 def check_changes(
     changes: Sequence[ChangedFile], scope: PhaseScope, policy: GatePolicy
 ) -> list[Refusal]:
     """Every rule `changes` break, in path order; empty when the change is acceptable."""
     refusals: list[Refusal] = []
     allowed_forbidden = policy.category_allowed_paths.get(scope.task_category or "", [])
-    forbidden = [p for p in policy.forbidden_paths if p not in allowed_forbidden]
+    forbidden = [p for p in (*policy.forbidden_paths, *ALWAYS_FORBIDDEN)
+                 if p not in allowed_forbidden]
     for change in sorted(changes, key=lambda c: c.path):
         for path in _paths_of(change):
             refusals.extend(_check_path(path, scope, forbidden))
