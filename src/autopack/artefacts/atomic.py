@@ -17,10 +17,47 @@ import errno
 import fcntl
 import os
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from autopack.domain.errors import PolicyViolation
+
+
+def real_folder(base: Path, *parts: str) -> Path:
+    """`base/parts...` as real folders: each level that exists must be a directory and
+    not a link (a link planted in a run folder — committed to the repository, or made
+    by a command — would have Autopack write wherever it points); missing levels are
+    made. `base` is trusted: a folder Autopack resolved or made itself."""
+    path = base
+    for part in parts:
+        path = path / part
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            try:
+                os.mkdir(path)
+                continue
+            except FileExistsError:  # made meanwhile: check what it is
+                info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode):
+            kind = "a link" if stat.S_ISLNK(info.st_mode) else "not a folder"
+            raise PolicyViolation(f"{path} is {kind} where Autopack keeps a run's files; "
+                                  "refusing to write through it")
+    return path
+
+
+def open_lock_file(path: Path) -> int:
+    """A lock file's descriptor, never through a link (PolicyViolation if it is one)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PolicyViolation(f"{path} is a link where Autopack keeps a lock file; "
+                                  "refusing to open it") from None
+        raise
 
 
 def write_text_atomic(path: Path, text: str) -> None:

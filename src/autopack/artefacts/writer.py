@@ -7,6 +7,7 @@ writer at a time, as `swap_in` needs.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +15,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from autopack.artefacts.atomic import swap_in
+from autopack.artefacts.atomic import open_lock_file, real_folder, swap_in
 from autopack.artefacts.layout import RunLayout, backlog_file
 from autopack.db.runs import RunView
+from autopack.domain.errors import PolicyViolation
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
 from autopack.issues.documents import (
     backlog_document,
@@ -30,6 +32,9 @@ def _cell(text: str) -> str:
     """Text safe inside one markdown table cell."""
     return " ".join(text.split()).replace("|", "\\|")
 
+
+RUN_FOLDERS = ("tiers", "phases", "issues")
+"""The folders of a run's views (checked to be real folders at every write)."""
 
 _ENV = Environment(
     loader=PackageLoader("autopack.artefacts", "templates"),
@@ -105,9 +110,26 @@ class ArtefactWriter:
         Whoever writes last read the DB last, so the files end equal to the DB.
         """
         layout = self.layout(run_id)
-        layout.root.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        real_folder(layout.root.parent, layout.root.name)
         with _flock(layout.lock_file):
+            for folder in RUN_FOLDERS:
+                real_folder(layout.root, folder)
             yield layout
+
+    def check_folder(self, run_id: str) -> None:
+        """PolicyViolation when the run's folder, a folder of it or its lock file is a
+        link or a file (e.g. committed to the repository): checked before a run is
+        created, so nothing is written for a run whose files could not be."""
+        layout = self.layout(run_id)
+        for path in (layout.root, *(layout.root / f for f in (*RUN_FOLDERS, "logs",
+                                                             "incident"))):
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                raise PolicyViolation(f"{path} is a link or a file where Autopack keeps "
+                                      f"run {run_id!r}'s files")
+        for lock in (layout.lock_file, layout.root / ".engine.lock"):
+            if lock.is_symlink():
+                raise PolicyViolation(f"{lock} is a link where Autopack keeps a lock file")
 
     @contextmanager
     def backlog_locked(self, project_id: str) -> Iterator[Path]:
@@ -198,9 +220,9 @@ def _put_json(path: Path, document: Any) -> None:
 
 @contextmanager
 def _flock(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = open_lock_file(path)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

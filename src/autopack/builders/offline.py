@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
+from autopack.artefacts.atomic import write_text_atomic
 from autopack.builders.protocol import (
     BuilderRequest,
     BuilderResult,
@@ -60,7 +61,7 @@ class CommandBuilder:
         log_dir.mkdir(parents=True, exist_ok=True)
         usage_file, issues_file = log_dir / "usage.json", log_dir / "issues.json"
         feedback_file = log_dir / "feedback.txt"
-        feedback_file.write_text(request.feedback)
+        write_text_atomic(feedback_file, request.feedback)  # replaces a planted link
         for stale in (usage_file, issues_file):
             stale.unlink(missing_ok=True)
         env = {**self.context.env, "AUTOPACK_RUN_ID": request.run_id,

@@ -36,7 +36,7 @@ from autopack.db.issues import IssueReport
 from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.categories import SafetyProfile
-from autopack.domain.errors import Conflict, InvalidInput
+from autopack.domain.errors import Conflict, InvalidInput, PolicyViolation
 from autopack.domain.promotion import promotion_blockers, tier_cleanliness, tier_flags
 from autopack.domain.states import PhaseState, RunState
 from autopack.issues.rules import IssueSource, Severity
@@ -155,6 +155,8 @@ class Engine:
                 failure = self._phase(run_id, phase.phase_id, planned[phase.phase_id])
             except (GitError, OSError) as exc:
                 failure = Failure("ENVIRONMENT", f"git or the filesystem failed: {exc}")
+            except PolicyViolation as exc:  # e.g. a link a command planted in the run folder
+                failure = Failure("POLICY_VIOLATION", str(exc))
             if failure is None:
                 crash_point("phase_complete")
                 failure = self._tier_policy(run_id, phase.tier_id)

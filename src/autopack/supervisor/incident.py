@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autopack.artefacts.atomic import write_bytes_atomic, write_text_atomic
+from autopack.artefacts.atomic import real_folder, write_bytes_atomic, write_text_atomic
 from autopack.db import attempts, runs
 from autopack.domain.states import PhaseState
 from autopack.jsontext import document_text
@@ -23,7 +23,8 @@ def write_incident(sup: Supervisor, run_id: str) -> None:
                     if failing and last else [])
         reviews = attempts.list_reviews(conn, run_id)
         strategy = runs.get_strategy(conn, run_id).document
-    folder = sup.artefacts.layout(run_id).root / "incident"
+    layout = sup.artefacts.layout(run_id)
+    folder = real_folder(layout.root, "incident")  # a planted link is refused, not followed
     ending = next((e for e in reversed(events) if e.entity == "run"), None)
     detail = ending.reason if ending and ending.reason else ""
     failure = {"run_id": run_id, "state": view.run.state,

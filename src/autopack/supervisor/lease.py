@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from autopack.artefacts.atomic import open_lock_file, real_folder
 from autopack.artefacts.layout import RunLayout
 from autopack.db.database import Database
 from autopack.db.leases import LeaseTaken, hold_lease
@@ -48,8 +49,9 @@ def drive_lease(layout: RunLayout, db: Database) -> Iterator[None]:
 
 @contextmanager
 def _folder_lease(layout: RunLayout) -> Iterator[None]:
-    layout.root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(layout.root / ".engine.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    layout.runs_dir.mkdir(parents=True, exist_ok=True)
+    real_folder(layout.root.parent, layout.root.name)
+    fd = open_lock_file(layout.root / ".engine.lock")  # never through a link: we write it
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

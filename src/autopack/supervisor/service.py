@@ -65,6 +65,7 @@ class Supervisor:
         integration tip of `after_run` instead, for the next part of a split plan).
         """
         rules, source = ruleset or self.ruleset()
+        self.artefacts.check_folder(spec.run.run_id)
         binding = self.apply.bind(spec, after_run)
         aging = effective_aging(rules, self.settings.aging)
         stored = json.dumps(inputs, sort_keys=True) if inputs is not None else None

@@ -12,6 +12,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from autopack.artefacts.atomic import real_folder
+from autopack.artefacts.layout import RunLayout
 from autopack.ci.config import CiConfig, GateConfig
 from autopack.ci.preflight import CiIssue, PreflightResult, run_preflight
 from autopack.ci.runner import Isolation, check_isolation, command_environment, run_command
@@ -54,9 +56,13 @@ class Verifier:
         self.db = db
         self._record_issue = record_issue
 
-    def log_dir(self, run_id: str, phase_id: str, number: int) -> Path:
-        """Where one attempt's command logs go: `{run folder}/logs/{phase}/attempt-{n}/`."""
-        return self.settings.runs_dir / run_id / "logs" / phase_id / f"attempt-{number}"
+    def log_dir(self, run_id: str, phase_id: str, number: int, *sub: str) -> Path:
+        """Where one attempt's command logs go, made as real folders (no link on the way:
+        a command can write its own log folder): `{run folder}/logs/{phase}/attempt-{n}/`
+        and `sub` folders under it."""
+        layout = RunLayout(self.settings.runs_dir, run_id)
+        real_folder(layout.root.parent, layout.root.name)
+        return real_folder(layout.root, "logs", phase_id, f"attempt-{number}", *sub)
 
     def evidence(self, ref: str) -> str:
         """A log path as issue evidence: relative to the runs folder (`{run_id}/logs/...`),
@@ -114,7 +120,7 @@ class Verifier:
         runs_left = max(0, tier.ci_run_cap - tier.ci_runs_used)
         result = run_preflight(
             ci, profile, attempt.path, self.log_dir(view.run.run_id, phase.phase_id,
-                                                    attempt.number) / "ci",
+                                                    attempt.number, "ci"),
             strict_failures=profile == "strict" or high_risk, runs_left=runs_left,
         )
         for issue in result.issues:  # before the outcome: a crash in between redoes CI
