@@ -11,6 +11,7 @@ import pytest
 
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
+from autopack.vcs.scope import ScopeViolation
 from tests.gitutil import fingerprint, make_repo
 from tests.integration.ci_helpers import PYTEST, need_bwrap, project_toml
 from tests.integration.helpers import table_rows
@@ -78,14 +79,18 @@ def test_a_failing_test_is_recorded_and_counted(pyproject: Project) -> None:
 def test_an_attempt_cannot_loosen_the_checks_by_editing_autopack_toml(
     pyproject: Project,
 ) -> None:
+    """The checks come from autopack.toml at the run's base, and the file is a forbidden
+    path for attempts: a split plan's next part reads it where this part ends."""
     pyproject.start(phases=(1,))
     with pyproject.sup.apply.attempt("run-1", "P1") as attempt:
         attempt.write_files({
             "autopack.toml": b"[gate]\nstatic_checks = []\n",
             "src/calc.py": b"# TODO later\ndef add(a, b):\n    return a + b\n",
         })
-        pyproject.sup.apply.gate("run-1", "P1", attempt)
-    assert "static_check__grep_-n_TODO_changed_files" in _issues(pyproject)
+        with pytest.raises(ScopeViolation, match=r"autopack\.toml: forbidden_path"):
+            pyproject.sup.apply.gate("run-1", "P1", attempt)
+    assert any(key.startswith("gate_forbidden_path") for key in _issues(pyproject)), (
+        _issues(pyproject))
 
 
 def test_the_tier_ci_run_cap_stops_ci(pyproject: Project) -> None:
