@@ -242,6 +242,33 @@ def test_a_token_budget_ends_in_budget_exhausted(tmp_path: Path) -> None:
     assert doc["phases"][0]["attempts"] == 1 and doc["tokens_used"] == 5000
 
 
+def test_a_green_last_phase_over_the_run_cap_still_ends_in_budget_exhausted(
+    tmp_path: Path,
+) -> None:
+    """Caps were checked only before an attempt: a last phase spending far past the
+    run's token cap ended DONE_SUCCESS."""
+    repo = project(tmp_path, "[budgets.run]\ntoken_cap = 1000\n")
+    lavish = script(tmp_path, "lavish.py", """
+        import json, os
+        from pathlib import Path
+        Path(os.environ['AUTOPACK_USAGE_FILE']).write_text(json.dumps({'input_tokens': 5000}))
+        Path('src/extra.py').write_text('X = 1\\n')
+        """)
+    done = run(tmp_path, repo, f"""\
+        # Plan: Lavish
+        ## Tier T1: Code
+        ### Phase P1: Spend
+        - category: feature_scaffolding
+        - command: {lavish}
+        """)
+    doc = json.loads(done.stdout)
+    assert done.returncode == 1, done.stderr
+    assert (doc["state"], doc["failure_reason"]) == ("DONE_FAILED_BUDGET_EXHAUSTED",
+                                                     "BUDGET_EXHAUSTED")
+    assert doc["tokens_used"] == 5000 and doc["phases"][0]["state"] == "FAILED"
+    assert git(repo, "rev-list", "--count", "main..autopack/integration/lavish") == "1"
+
+
 def test_no_auto_apply_needs_an_auditor_approval(tmp_path: Path) -> None:
     approve = script(tmp_path, "approve.py", """
         import json, sys

@@ -175,8 +175,7 @@ class Engine:
             return None
         last = self.sup.apply.last_attempt(run_id, phase_id)
         if last is not None and last.outcome == "ready":  # died before its snapshot
-            self._complete(run_id, phase_id, last.number)
-            return None
+            return self._complete(run_id, phase_id, last.number)
         if last is not None and last.outcome == "pending":  # died during it
             self.sup.apply.conclude(run_id, phase_id, last.number, "interrupted",
                                     "the process died during this attempt")
@@ -213,8 +212,7 @@ class Engine:
                 outcome = self._attempt(run_id, phase_id, planned, "builder", build)
                 if isinstance(outcome, int):  # green
                     if planned["auto_apply"]:
-                        self._complete(run_id, phase_id, outcome)
-                        return None
+                        return self._complete(run_id, phase_id, outcome)
                     after = self._audit(run_id, phase_id, planned, "auto_apply_disabled",
                                         outcome)
                 elif outcome.final:
@@ -287,12 +285,29 @@ class Engine:
             return Failure("BUILD_FAILURE", ci.failure)
         return None
 
-    def _complete(self, run_id: str, phase_id: str, number: int) -> None:
-        """Commit a ready attempt as the phase's snapshot and complete the phase."""
+    def _complete(self, run_id: str, phase_id: str, number: int) -> Failure | None:
+        """Commit a ready attempt as the phase's snapshot and complete the phase; unless
+        the run went over its token cap or duration on the way (SPEC §9: exceeding either
+        fails the run, also when it was the last phase that did)."""
+        over = self._run_over_budget(run_id)
+        if over is not None:
+            return Failure("BUDGET_EXHAUSTED", over, final=True)
         tokens = self.sup.get_run(run_id).phase(phase_id).tokens_used
         self.sup.apply.snapshot(run_id, phase_id, number, tokens)
         crash_point("snapshot_recorded")
         self._walk_to_complete(run_id, phase_id)
+        return None
+
+    def _run_over_budget(self, run_id: str) -> str | None:
+        """Why the run has exceeded its token cap or duration, or None."""
+        run = self.sup.get_run(run_id).run
+        minutes = (utcnow() - _aware(run.created_at)).total_seconds() / 60
+        if run.tokens_used > run.token_cap:
+            return f"run tokens {run.tokens_used} exceed the cap {run.token_cap}"
+        if minutes > run.max_duration_minutes:
+            return (f"{minutes:.2f} minutes exceed max_duration_minutes "
+                    f"{run.max_duration_minutes}")
+        return None
 
     # -- the Auditor ---------------------------------------------------------------------
 
@@ -335,8 +350,7 @@ class Engine:
             if verdict.verdict is VerdictKind.APPROVE:
                 if reason == "auto_apply_disabled":
                     self.sup.apply.conclude(run_id, phase_id, number, "ready")
-                    self._complete(run_id, phase_id, number)
-                    return None
+                    return self._complete(run_id, phase_id, number)
                 return f"the Auditor reviewed the failing attempts: {verdict.notes}"
             if not verdict.patch:
                 return Failure("BUILD_FAILURE",
@@ -346,8 +360,7 @@ class Engine:
             outcome = self._attempt(run_id, phase_id, planned, "auditor",
                                     _revision(base, verdict.patch.encode()))
             if isinstance(outcome, int):
-                self._complete(run_id, phase_id, outcome)
-                return None
+                return self._complete(run_id, phase_id, outcome)
             if outcome.final:
                 return outcome
             reason, failure = "revision_failed", outcome.detail
