@@ -298,6 +298,30 @@ def test_bwrap_isolation_lets_a_command_write_only_its_checkout(tmp_path: Path) 
         outside.unlink(missing_ok=True)
 
 
+def test_under_bwrap_a_command_cannot_read_autopacks_environment(tmp_path: Path) -> None:
+    """Secrets are scrubbed from a command's environment, but Autopack's own stayed
+    readable at /proc/<its pid>/environ (the sandbox saw every process): a command now
+    runs in its own process namespace."""
+    need_bwrap()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    marker = "autopack-secret-" + os.urandom(8).hex()
+    host = textwrap.dedent(f"""
+        from pathlib import Path
+        from autopack.ci.runner import Isolation, run_command
+        done = run_command("grep -l -a {marker} /proc/[0-9]*/environ; ls /proc | grep -c '^[0-9]'",
+                           Path({str(repo)!r}), Path({str(tmp_path / 'cmd.log')!r}), 60,
+                           {{"PATH": "/usr/bin:/bin"}},
+                           isolation=Isolation("bwrap", (), None))
+        print(done.tail)
+        """)
+    out = subprocess.run([sys.executable, "-c", host], capture_output=True, text=True,
+                         env={**os.environ, "OPENAI_API_KEY": marker}, timeout=120,
+                         check=True).stdout
+    assert "/environ" not in out, out  # no process holding the secret is visible
+    assert int(out.split()[-1]) < 10, out  # the sandbox's own few processes only
+
+
 def test_a_missing_isolation_tool_is_a_clear_error(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     repo = tmp_path / "repo"

@@ -82,9 +82,11 @@ def _argv(command: str, cwd: Path, env: Mapping[str, str], isolation: Isolation 
     if isolation.kind == "bwrap":
         binds = [arg for path in (cwd, *isolation.writable)
                  for arg in ("--bind", str(path), str(path))]
-        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-                "--tmpfs", "/tmp", *binds, "--die-with-parent", "--chdir", str(cwd),
-                "/bin/sh", "-c", command]
+        # its own process namespace: Autopack's process (whose /proc/<pid>/environ
+        # still holds the secrets scrubbed from the command's) is not there to read
+        return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid",
+                "--proc", "/proc", "--tmpfs", "/tmp", *binds, "--die-with-parent",
+                "--new-session", "--chdir", str(cwd), "/bin/sh", "-c", command]
     mounts = [arg for path in (cwd, *isolation.writable) for arg in ("-v", f"{path}:{path}")]
     envs = [arg for key in sorted(env) for arg in ("-e", key)]
     return ["docker", "run", "--rm", "--name", name, *mounts, *envs, "-w", str(cwd),
