@@ -200,6 +200,36 @@ def test_a_scope_violation_ends_in_policy_violation(tmp_path: Path) -> None:
     assert gate["refusals"][0]["rule"] == "forbidden_path"
 
 
+def test_a_builder_turning_the_integration_branch_into_a_symref_to_main(
+    tmp_path: Path,
+) -> None:
+    """Under isolation "none" a builder can run git on the user's repository: made a
+    symbolic ref to main, the integration branch had Autopack's own snapshot move main
+    (and the user's checkout show the run reverted). Now the run stops as a policy
+    violation and main stays."""
+    repo = project(tmp_path)
+    symref = script(tmp_path, "symref.py", f"""
+        import subprocess
+        from pathlib import Path
+        subprocess.run(['git', '-C', {str(repo)!r}, 'symbolic-ref',
+                        'refs/heads/autopack/integration/symref', 'refs/heads/main'],
+                       check=True)
+        Path('src/extra.py').write_text('X = 1\\n')
+        """)
+    before = user_view(repo)
+    done = run(tmp_path, repo, f"""\
+        # Plan: Symref
+        ## Tier T1: Code
+        ### Phase P1: Point the branch at main
+        - category: feature_scaffolding
+        - command: {symref}
+        """)
+    doc = json.loads(done.stdout)
+    assert (doc["state"], doc["failure_reason"]) == ("DONE_FAILED_POLICY_VIOLATION",
+                                                     "POLICY_VIOLATION"), done.stderr
+    assert user_view(repo) == before  # main and the checkout as they were
+
+
 def test_a_patch_escaping_the_repository_is_refused_at_intake(tmp_path: Path) -> None:
     repo = project(tmp_path)
     before = user_view(repo)

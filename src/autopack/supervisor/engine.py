@@ -525,7 +525,7 @@ def record_end(sup: Supervisor, run_id: str) -> tuple[RunView, str]:
         write_incident(sup, run_id)
     try:
         commit = sup.apply.commit_summaries(run_id, sup.rendered(run_id))
-    except (GitError, OSError, Conflict) as exc:
+    except (GitError, OSError, Conflict, PolicyViolation) as exc:
         return view, f"the run summaries were not committed: {exc}"
     return view, f"run summaries committed as {commit[:12]}" if commit else ""
 
