@@ -161,6 +161,17 @@ def test_cli_promote_refuses_then_promotes(clean_project: Project) -> None:
     elsewhere = _cli("promote", "run-1", "--repo", str(other), project=clean_project)
     assert elsewhere.returncode == 2, elsewhere.stderr
     assert f"{other} is not the repository of run 'run-1'" in elsewhere.stderr
+    # a look-alike: the run's base commit, and a branch of the run's name, but not the
+    # run's commits (another run of the same id)
+    alike = clean_project.repo.parent / "alike"
+    git(clean_project.repo.parent, "clone", "-q", str(clean_project.repo), str(alike))
+    base = clean_project.sup.get_run("run-1").run.base_commit
+    git(alike, "switch", "-q", "-c", "autopack/integration/run-1", base)
+    git(alike, "commit", "-q", "--allow-empty", "-m", "someone else's run")
+    git(alike, "switch", "-q", "main")
+    lookalike = _cli("promote", "run-1", "--repo", str(alike), project=clean_project)
+    assert lookalike.returncode == 2, lookalike.stderr
+    assert f"{alike} is not the repository of run 'run-1'" in lookalike.stderr
 
 
 @pytest.mark.parametrize("trailer", [False, True])

@@ -236,3 +236,15 @@ def test_a_plan_over_a_list_limit_names_the_list(tmp_path: Path) -> None:
         f"## Tier T{i}: t\n### Phase P{i}: p\n- command: true\n" for i in range(1001))
     with pytest.raises(PlanError, match="tiers: List should have at most 1000 items"):
         load_plan(_write(tmp_path, text, "big.md"))
+
+
+@pytest.mark.parametrize("key", ["command", "patch"])
+def test_a_nul_in_a_phase_command_or_patch_is_refused_naming_the_line(
+    tmp_path: Path, key: str,
+) -> None:
+    """It reached the OS at the first attempt: a traceback, at every resume again."""
+    path = _write(tmp_path, f"# Plan: X\n## Tier T1: t\n### Phase P1: p\n- {key}: a\x00b\n",
+                  "nul.md")
+    with pytest.raises(PlanError, match="holds a NUL") as refused:
+        load_plan(path)
+    assert refused.value.where == f"{path}:4"

@@ -148,6 +148,8 @@ def parse_plan(path: Path) -> Plan:
                 raise PlanError(where, f"{key!r} given twice for phase {current.phase_id}")
             if not match["value"]:
                 raise PlanError(where, f"{key!r} has no value")
+            if "\x00" in match["value"]:  # e.g. a command the OS would refuse midway
+                raise PlanError(where, f"{key!r} holds a NUL character")
             if key == "ci_profile" and match["value"] not in ("normal", "strict"):
                 raise PlanError(where, f"ci_profile {match['value']!r} is not normal or strict")
             current.metadata[key] = match["value"]

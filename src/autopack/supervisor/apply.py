@@ -425,9 +425,13 @@ class GovernedApply:
         run's integration branch and base commit, or it is another repository."""
         git = self._checked_git("--repo", path)
         branch = integration_ref(view.run.run_id)
-        base = view.run.base_commit
-        if refs.current(git, branch) is None or (base is not None and git.run(
-                "cat-file", "-e", f"{base}^{{commit}}", check=False).returncode != 0):
+        # the run's own commits: its base, and its snapshots (a look-alike repository
+        # with a run of the same id has the base and the branch, not these)
+        commits = [view.run.base_commit, *(s.commit for s in self.snapshots(view.run.run_id))]
+        if refs.current(git, branch) is None or any(
+                commit is not None and git.run("merge-base", "--is-ancestor", commit, branch,
+                                               check=False).returncode != 0
+                for commit in commits):
             raise InvalidInput("--repo", f"{path} is not the repository of run "
                                f"{view.run.run_id!r}: it has no "
                                f"{branch.removeprefix('refs/heads/')} or not the run's base")
