@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import select
 import signal
 import subprocess
 import textwrap
@@ -24,6 +23,7 @@ from autopack.supervisor.engine import Engine, EngineOptions
 from autopack.supervisor.lease import drive_lease
 from autopack.supervisor.service import Supervisor
 from tests.e2e.run_helpers import AUTOPACK, project, script
+from tests.processes import ends
 
 
 def test_a_run_being_driven_cannot_be_driven_twice(tmp_path: Path) -> None:
@@ -167,25 +167,13 @@ def test_ctrl_c_stops_the_run_and_its_builder_and_resume_continues(tmp_path: Pat
     assert first.returncode == 130, out + errors
     assert json.loads(out) == {"error": "interrupted", "exit_code": 130}
     builder = int(pid_file.read_text())
-    assert _ends(builder, within=60), "the builder outlived the interrupted run"
+    assert ends(builder, within=60), "the builder outlived the interrupted run"
     gate.unlink()
     resumed = subprocess.run([AUTOPACK, "resume", "calc", "--repo", str(repo), "--json"],
                              capture_output=True, text=True, env=env, timeout=600,
                              check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["state"] == "DONE_SUCCESS"
-
-
-def _ends(pid: int, within: float) -> bool:
-    """True once the process has ended, waiting on its pidfd at most `within` seconds."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], within)[0])
-    finally:
-        os.close(fd)
 
 
 def test_clients_waiting_on_a_run_hold_no_threads(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from autopack.ci.runner import command_environment, run_command
 from autopack.domain.errors import ConfigError
 from autopack.project_config import load_project_config, parse_project_config
 from tests.integration.ci_helpers import BIN, PYTEST, need_bwrap, project_toml
+from tests.processes import ends
 
 AUTOPACK = str(Path(sys.executable).with_name("autopack"))
 
@@ -98,20 +98,7 @@ def test_a_hanging_test_is_killed_at_the_timeout_with_its_children(tmp_path: Pat
         "ci_timeout__python_-m_pytest_-q_-p_no:cacheprovider_--junitxml_junit"]
     # killed, so it ends within moments (a SIGKILL takes effect when the process is next
     # scheduled); left alone it would sleep for ten minutes
-    assert _ends(int(pid_file.read_text()), within=60), "the test's child outlived the timeout"
-
-
-def _ends(pid: int, within: float) -> bool:
-    """True once the process has ended (a zombie awaiting its reaper has), waiting on its
-    pidfd for at most `within` seconds."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([fd], [], [], within)[0])
-    finally:
-        os.close(fd)
+    assert ends(int(pid_file.read_text()), within=60), "the test's child outlived the timeout"
 
 
 def test_a_crash_without_junit_is_a_command_failure_with_its_tail(tmp_path: Path) -> None:
