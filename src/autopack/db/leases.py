@@ -96,6 +96,15 @@ def _file_lease(db: Database, name: str) -> Iterator[None]:
                      0o644, dir_fd=dir_fd)
     finally:
         os.close(dir_fd)
+    with flock_lease(fd, _holder_name()):
+        yield
+
+
+@contextmanager
+def flock_lease(fd: int, holder: str) -> Iterator[None]:
+    """Hold the kernel's exclusive lock on the open lock file `fd` while the block runs,
+    with `holder` written in it; LeaseTaken with what its holder wrote when another has
+    it. `fd` is closed afterwards, which releases the lock however the holder ends."""
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -103,7 +112,7 @@ def _file_lease(db: Database, name: str) -> Iterator[None]:
             raise LeaseTaken(
                 os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{_holder_name()}\n".encode(), 0)
+        os.pwrite(fd, f"{holder}\n".encode(), 0)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        os.close(fd)

@@ -301,7 +301,7 @@ class Engine:
     def _run_over_budget(self, run_id: str) -> str | None:
         """Why the run has exceeded its token cap or duration, or None."""
         run = self.sup.get_run(run_id).run
-        minutes = (utcnow() - _aware(run.created_at)).total_seconds() / 60
+        minutes = _minutes_since(run.created_at)
         if run.tokens_used > run.token_cap:
             return f"run tokens {run.tokens_used} exceed the cap {run.token_cap}"
         if minutes > run.max_duration_minutes:
@@ -499,7 +499,7 @@ class Engine:
         view = self.sup.get_run(run_id)
         run, phase = view.run, view.phase(phase_id)
         tier = view.tier(phase.tier_id)
-        minutes = (utcnow() - _aware(run.created_at)).total_seconds() / 60
+        minutes = _minutes_since(run.created_at)
         checks = [
             (run.tokens_used >= run.token_cap,
              f"run tokens {run.tokens_used} reached the cap {run.token_cap}"),
@@ -541,6 +541,11 @@ def _revision(base: bytes, patch: bytes) -> Make:
             return BuilderResult(False, summary=f"the Auditor's patch does not apply: {exc}")
         return BuilderResult(True, summary="applied the Auditor's patch")
     return make
+
+
+def _minutes_since(start: datetime) -> float:
+    """Wall-clock minutes from `start` to now (the duration budget's measure)."""
+    return (utcnow() - _aware(start)).total_seconds() / 60
 
 
 def _aware(value: datetime) -> datetime:

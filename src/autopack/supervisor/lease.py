@@ -12,15 +12,14 @@ resume that follows):
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from autopack.artefacts.atomic import open_lock_file, real_folder
 from autopack.artefacts.layout import RunLayout
 from autopack.db.database import Database
-from autopack.db.leases import LeaseTaken, hold_lease
+from autopack.db.leases import LeaseTaken, flock_lease, hold_lease
 from autopack.domain.errors import Conflict
 
 
@@ -39,27 +38,16 @@ def _busy(run_id: str, holder: str) -> RunBusy:
 @contextmanager
 def drive_lease(layout: RunLayout, db: Database) -> Iterator[None]:
     """Hold the run's lease while the block runs; RunBusy when another engine holds it."""
-    with _folder_lease(layout):
+    with ExitStack() as held:
+        layout.runs_dir.mkdir(parents=True, exist_ok=True)
+        real_folder(layout.root.parent, layout.root.name)
+        lock = open_lock_file(layout.root / ".engine.lock")  # never through a link
         try:
-            with hold_lease(db, layout.run_id):
-                yield
+            held.enter_context(flock_lease(lock, str(os.getpid())))
+        except LeaseTaken as taken:
+            raise _busy(layout.run_id, f"process {taken.holder}") from None
+        try:
+            held.enter_context(hold_lease(db, layout.run_id))
         except LeaseTaken as taken:
             raise _busy(layout.run_id, taken.holder) from None
-
-
-@contextmanager
-def _folder_lease(layout: RunLayout) -> Iterator[None]:
-    layout.runs_dir.mkdir(parents=True, exist_ok=True)
-    real_folder(layout.root.parent, layout.root.name)
-    fd = open_lock_file(layout.root / ".engine.lock")  # never through a link: we write it
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise _busy(layout.run_id, f"process {holder}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
-    finally:
-        os.close(fd)  # releases the lock
