@@ -39,7 +39,7 @@ from autopack.project_config import ProjectConfig, load_project_config
 from autopack.settings import Settings, not_a_folder
 from autopack.strategy.engine import to_json as strategy_json
 from autopack.strategy.ruleset import Ruleset, load_ruleset, ruleset_schema
-from autopack.supervisor.apply import PromotionRefused
+from autopack.supervisor.apply import PromotionRefused, check_git_ids
 from autopack.supervisor.demo import prepare_demo_repository
 from autopack.supervisor.engine import Engine, EngineOptions, run_report
 from autopack.supervisor.parts import ChainResult, chain_of, drive_parts, split_spec
@@ -667,7 +667,12 @@ def strategy_dry_run(
     """Compile the strategy a plan would get, without starting anything."""
     if plan is None:
         raise InvalidInput("--plan", "name the plan file (markdown, JSON or YAML)")
-    spec = load_plan(plan, run_id).spec
+    loaded = load_plan(plan, run_id)
+    spec = loaded.spec
+    try:  # a plan is for `autopack run`: what git cannot name is refused as it would be
+        check_git_ids(spec)
+    except InvalidInput as exc:
+        raise type(exc)(loaded.place(exc.where), exc.message) from None
     chosen = (load_ruleset(ruleset), str(ruleset)) if ruleset is not None else None
     supervisor = _reader()
     if supervisor is None:  # nothing ran here yet: no backlog, and nothing is created

@@ -124,6 +124,8 @@ def _refused_without_trace(server: LiveServer, tmp_path: Path, method: str, url:
         response = http.request(method, url, **kwargs)
     assert response.status_code == expect, response.text
     assert (row_counts(server.settings.database_url), tree(tmp_path)) == before
+    if expect == 422:  # every 422, whoever refused it, names the field the same way
+        assert "field" in response.json(), response.text
     return response.json()
 
 
@@ -176,19 +178,25 @@ def test_duplicate_run_id_is_409_and_the_first_run_is_untouched(server: LiveServ
         assert len(http.get("/runs/run-1").json()["phases"]) == 3
 
 
-@pytest.mark.parametrize(("mutate", "message"), [
-    (lambda b: b["phases"][1].update(phase_id="P1"), "phases[1].phase_id: duplicate 'P1'"),
-    (lambda b: b["tiers"][1].update(tier_id="T1"), "tiers[1].tier_id: duplicate 'T1'"),
-    (lambda b: b["phases"][1].update(phase_index=0), "phases[1].phase_index: duplicate 0"),
-    (lambda b: b["tiers"][1].update(tier_index=0), "tiers[1].tier_index: duplicate 0"),
-    (lambda b: b["phases"][2].update(tier_id="T9"), "phases[2].tier_id: unknown tier 'T9'"),
+@pytest.mark.parametrize(("mutate", "field", "message"), [
+    (lambda b: b["phases"][1].update(phase_id="P1"), "phases[1].phase_id", "duplicate 'P1'"),
+    (lambda b: b["tiers"][1].update(tier_id="T1"), "tiers[1].tier_id", "duplicate 'T1'"),
+    (lambda b: b["phases"][1].update(phase_index=0), "phases[1].phase_index", "duplicate 0"),
+    (lambda b: b["tiers"][1].update(tier_index=0), "tiers[1].tier_index", "duplicate 0"),
+    (lambda b: b["phases"][2].update(tier_id="T9"), "phases[2].tier_id", "unknown tier 'T9'"),
 ], ids=["dup-phase", "dup-tier", "dup-phase-index", "dup-tier-index", "unknown-tier"])
 def test_inconsistent_run_is_422_and_does_not_exist(server: LiveServer, tmp_path: Path,
-                                                    mutate: object, message: str) -> None:
+                                                    mutate: object, field: str,
+                                                    message: str) -> None:
+    """Problems found across fields are located like any other: `field` and each entry's
+    `loc` name the exact field, not the whole body."""
     body = run_body("run-1")
     mutate(body)  # type: ignore[operator]
     detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
-    assert message in str(detail)
+    assert detail["field"] == field, detail
+    error = detail["detail"][0]
+    name, position, key = field.replace("[", ".").replace("]", "").split(".")
+    assert error["loc"] == ["body", name, int(position), key] and error["msg"] == message
     with server.client() as http:
         assert http.get("/runs/run-1").status_code == 404
 
@@ -254,7 +262,17 @@ def test_a_body_that_is_not_json_text_is_422_naming_why(
                                     headers={"content-type": "application/json"})
     [error] = detail["detail"]
     assert error["type"] == "json_invalid" and error["loc"][0] == "body"
-    assert message in error["ctx"]["error"]
+    assert message in error["ctx"]["error"] and detail["field"] == "body"
+
+
+@pytest.mark.parametrize(("url", "field"), [
+    ("/runs?limit=0", "limit"), ("/runs?limit=ten", "limit"),
+    ("/runs/run-1/wait?timeout=-1", "timeout"), ("/runs/run-1/wait?timeout=soon", "timeout"),
+])
+def test_a_bad_query_parameter_is_422_naming_it(server: LiveServer, tmp_path: Path,
+                                                url: str, field: str) -> None:
+    detail = _refused_without_trace(server, tmp_path, "GET", url, 422)
+    assert detail["field"] == field and detail["detail"][0]["loc"] == ["query", field]
 
 
 def test_a_lone_surrogate_in_a_text_field_is_422_naming_it(server: LiveServer,

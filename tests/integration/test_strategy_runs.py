@@ -157,3 +157,38 @@ def test_cli_dry_run_of_a_markdown_plan(tmp_path: Path) -> None:
     plan.write_text("# Plan: Shop\n## Tier AUTH: Auth\n### Phase login: Login\n- colour: red\n")
     bad = _cli("strategy", "dry-run", "--plan", str(plan), cwd=tmp_path, env=env)
     assert bad.returncode == 2 and f"{plan}:4: unknown metadata key 'colour'" in bad.stderr
+
+
+def test_cli_dry_run_refuses_ids_git_cannot_name_as_run_does(tmp_path: Path) -> None:
+    """A dry run of a plan `autopack run` refuses was answered with a strategy: a phase
+    id or run id no branch or tag can hold is named where the plan (or flag) gives it."""
+    env = {"AUTOPACK_DATABASE_URL": f"sqlite:///{tmp_path / 'db' / 'autopack.db'}"}
+    plan = tmp_path / "comprehensive_plan.md"
+    plan.write_text("# Plan: Shop\n## Tier AUTH: Auth\n### Phase login: Login\n"
+                    "### Phase login.lock: Lock out\n")
+    bad = _cli("strategy", "dry-run", "--plan", str(plan), "--json", cwd=tmp_path, env=env)
+    assert bad.returncode == 2, bad.stdout
+    assert json.loads(bad.stdout)["where"] == f"{plan}:4"
+    assert "'login.lock' cannot name a git branch or tag" in bad.stderr
+    plan.write_text("# Plan: Shop\n## Tier AUTH: Auth\n### Phase login: Login\n")
+    flag = _cli("strategy", "dry-run", "--plan", str(plan), "--run-id", "shop..2", "--json",
+                cwd=tmp_path, env=env)
+    assert flag.returncode == 2 and json.loads(flag.stdout)["where"] == "--run-id"
+    spec = tmp_path / "plan.json"
+    spec.write_text(json.dumps(run_body("shop.")))
+    named = _cli("strategy", "dry-run", "--plan", str(spec), "--json", cwd=tmp_path, env=env)
+    assert named.returncode == 2 and json.loads(named.stdout)["where"] == f"{spec}: $.run.run_id"
+    assert _cli("strategy", "dry-run", "--plan", str(plan), "--json", cwd=tmp_path,
+                env=env).returncode == 0
+    assert not (tmp_path / "db").exists()
+
+
+def test_dry_run_over_the_api_refuses_what_start_would_for_a_repository(
+    server: LiveServer, tmp_path: Path,
+) -> None:
+    with server.client() as http:
+        body = run_body("run.lock")
+        assert http.post("/strategy/dry_run", json={"plan": body}).status_code == 200
+        body["repo"] = {"path": str(tmp_path)}
+        refused = http.post("/strategy/dry_run", json={"plan": body})
+    assert refused.status_code == 422 and refused.json()["field"] == "plan.run.run_id"

@@ -14,6 +14,7 @@ from autopack.domain.budgets import BudgetDefaults, run_caps, tier_caps
 from autopack.domain.categories import SafetyProfile
 from autopack.domain.errors import PolicyViolation
 from autopack.domain.ids import is_valid_id, names_a_runs_folder_file, slug
+from autopack.domain.problems import problems
 from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 
@@ -117,6 +118,10 @@ def test_spec_names_every_inconsistency() -> None:
     assert "phases[1].phase_id: duplicate 'P1'" in text
     assert "phases[1].phase_index: duplicate 0" in text
     assert "phases[1].tier_id: unknown tier 'T9'" in text
+    assert problems(caught.value) == [
+        (("phases", 1, "phase_id"), "duplicate 'P1'"),
+        (("phases", 1, "phase_index"), "duplicate 0"),
+        (("phases", 1, "tier_id"), "unknown tier 'T9'")]
 
 
 def test_spec_refuses_unknown_fields_and_labels() -> None:

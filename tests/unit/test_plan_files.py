@@ -106,6 +106,13 @@ def test_json_and_yaml_run_specs(tmp_path: Path) -> None:
     wrong = _write(tmp_path, "run: {run_id: y1}\ntiers: []\nphases: []\n", "wrong.yaml")
     with pytest.raises(PlanError, match=r"\$\.tiers"):
         load_plan(wrong)
+    astray = _write(tmp_path, "run: {run_id: y1}\ntiers: [{tier_id: T1, tier_index: 0, "
+                    "name: A}]\nphases: [{phase_id: P1, phase_index: 0, tier_id: T9, "
+                    "name: B}]\n", "astray.yaml")
+    with pytest.raises(PlanError) as refused:  # found across fields, named like any other
+        load_plan(astray)
+    assert refused.value.where == f"{astray}: $.phases[0].tier_id"
+    assert refused.value.message == "unknown tier 'T9'"
     with pytest.raises(PlanError, match=r"a plan is a \.md"):
         load_plan(_write(tmp_path, "x", "plan.txt"))
 

@@ -26,6 +26,7 @@ from autopack.domain.errors import (
     NotFound,
     PolicyViolation,
 )
+from autopack.domain.problems import FieldProblems, dotted
 from autopack.executors.threads import RunExecutor
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
@@ -43,17 +44,35 @@ async def _autopack_error(_request: Request, exc: Exception) -> JSONResponse:
     """The one place an AutopackError becomes an HTTP answer."""
     code = next((c for kind, c in _STATUS if isinstance(exc, kind)), 500)
     body: dict[str, object] = {"detail": str(exc)}
-    if isinstance(exc, InvalidInput):
-        body["field"] = exc.where
+    if code == 422:
+        body["field"] = exc.where if isinstance(exc, InvalidInput) else None
     if isinstance(exc, IllegalTransition):
         body.update(current=exc.current, target=exc.target, allowed=exc.allowed)
     return JSONResponse(_sendable(body), status_code=code)
 
 
+_SOURCES = ("body", "query", "path", "header", "cookie")
+
+
 async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422, able to echo what JSON text cannot hold (see `_sendable`)."""
+    """FastAPI's 422 (`detail`: one entry per problem, each with its `loc`), with every
+    problem a model validator found together at its own location, and `field` naming the
+    first, as every 422 does."""
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(_sendable({"detail": jsonable_encoder(exc.errors())}), status_code=422)
+    detail: list[dict[str, object]] = []
+    for error in exc.errors():
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, FieldProblems):
+            detail.extend({"type": "value_error", "loc": [*error["loc"], *loc], "msg": msg}
+                          for loc, msg in cause.problems)
+        else:
+            detail.append(jsonable_encoder(error))
+    first = tuple(detail[0]["loc"]) if detail else ()  # type: ignore[arg-type]
+    inner = first[1:] if first and first[0] in _SOURCES else first
+    if inner and isinstance(inner[0], int):  # a position in the body's text: not a field
+        inner = ()
+    field = dotted(inner) or (str(first[0]) if first else None)
+    return JSONResponse(_sendable({"detail": detail, "field": field}), status_code=422)
 
 
 def _sendable(value: object) -> object:

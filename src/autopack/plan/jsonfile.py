@@ -13,17 +13,15 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from autopack.domain.errors import InvalidInput
+from autopack.domain.problems import Location, dotted, problems
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def json_path(location: tuple[int | str, ...]) -> str:
+def json_path(location: Location) -> str:
     """`$.a.b[2].c` for a pydantic error location."""
-    out = "$"
-    for part in location:
-        if part != "[key]":  # pydantic's marker for "the key itself is wrong"
-            out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
+    place = dotted(location)
+    return "$" + (place if not place or place.startswith("[") else f".{place}")
 
 
 def validate(model: type[Model], data: object, source: str, error: type[InvalidInput]) -> Model:
@@ -31,10 +29,9 @@ def validate(model: type[Model], data: object, source: str, error: type[InvalidI
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise error(f"{source}: {json_path(tuple(first['loc']))}",
-                    f"{first['msg']}{more}") from None
+        found = problems(exc)
+        more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+        raise error(f"{source}: {json_path(found[0][0])}", f"{found[0][1]}{more}") from None
 
 
 def read_text(path: Path, what: str, error: type[InvalidInput]) -> str:

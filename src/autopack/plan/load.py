@@ -26,10 +26,14 @@ class LoadedPlan:
     extras: dict[str, dict[str, str]] = field(default_factory=dict)
     places: dict[str, str] = field(default_factory=dict)
     """phase_id -> where the plan file gives it (`file:line`, or `file: $.phases[i]`)."""
+    run_id_place: str = "run.run_id"
+    """Where the run id comes from: `--run-id`, the markdown title's line, `file: $.run`."""
 
     def place(self, where: str) -> str:
-        """A refusal's `where` as a place in the plan when it names a phase (`phase P1`
-        or `phases[0]...`); anything else as it is."""
+        """A refusal's `where` as a place in the plan when it names the run id or a phase
+        (`phase P1` or `phases[0]...`); anything else as it is."""
+        if where == "run.run_id":
+            return self.run_id_place
         if where.startswith("phase ") and where[6:] in self.places:
             return self.places[where[6:]]
         if match := re.match(r"phases\[(\d+)\]", where):
@@ -52,20 +56,24 @@ def load_plan(path: Path, run_id: str | None = None) -> LoadedPlan:
         spec = plan.run_spec({"run_id": _slug(plan.title, path) if run_id is None
                               else run_id})
         return LoadedPlan(spec, plan.phase_extras(),
-                          {p.phase_id: f"{path}:{p.line}" for p in plan.phases})
+                          {p.phase_id: f"{path}:{p.line}" for p in plan.phases},
+                          "--run-id" if run_id is not None else f"{path}:{plan.title_line}")
     if suffix in (".yaml", ".yml"):
         data = _yaml(path)
     elif suffix == ".json":
         spec = jsonfile.load(RunSpec, path, "plan", PlanError)
-        return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec), _places(path, spec))
+        return _loaded(path, spec, run_id)
     else:
         raise PlanError(str(path), "a plan is a .md, .json, .yaml or .yml file")
     spec = jsonfile.validate(RunSpec, data, str(path), PlanError)
-    return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec), _places(path, spec))
+    return _loaded(path, spec, run_id)
 
 
-def _places(path: Path, spec: RunSpec) -> dict[str, str]:
-    return {p.phase_id: f"{path}: $.phases[{i}]" for i, p in enumerate(spec.phases)}
+def _loaded(path: Path, spec: RunSpec, run_id: str | None) -> LoadedPlan:
+    """A JSON or YAML plan's spec (`run_id` replacing its own), places by JSON path."""
+    return LoadedPlan(_with_run_id(spec, run_id), spec_extras(spec),
+                      {p.phase_id: f"{path}: $.phases[{i}]" for i, p in enumerate(spec.phases)},
+                      "--run-id" if run_id is not None else f"{path}: $.run.run_id")
 
 
 def spec_extras(spec: RunSpec) -> dict[str, dict[str, str]]:

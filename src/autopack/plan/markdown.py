@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from autopack.domain.errors import PlanError
+from autopack.domain.problems import dotted, problems
 from autopack.plan import jsonfile
 from autopack.plan.spec import PhaseSpec, RunSpec, TierSpec
 
@@ -58,6 +59,7 @@ class Plan:
     title: str
     tiers: list[tuple[str, str, int]]
     phases: list[PlannedPhase]
+    title_line: int = 1
 
     def phase_extras(self) -> dict[str, dict[str, str]]:
         """phase_id -> the metadata the run engine uses (command, patch, acceptance, ...)."""
@@ -85,10 +87,8 @@ class Plan:
             return RunSpec.model_validate({"run": run, "tiers": tier_specs,
                                            "phases": phase_specs})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            what = ".".join(str(part) for part in first["loc"])  # e.g. `tiers`, `run.run_id`
-            raise PlanError(f"{self.path}", f"{what}: {first['msg']}" if what
-                            else str(first["msg"])) from None
+            loc, msg = problems(exc)[0]  # e.g. `tiers`, `run.run_id`
+            raise PlanError(f"{self.path}", f"{dotted(loc)}: {msg}" if loc else msg) from None
 
     def _model(self, model: Any, fields: dict[str, Any], line: int,
                key_lines: dict[str, int]) -> Any:
@@ -111,6 +111,7 @@ def parse_plan(path: Path) -> Plan:
     if lines[-1] == "":  # the newline ending the last line starts no line
         lines.pop()
     title: str | None = None
+    title_line = 1
     tiers: list[tuple[str, str, int]] = []
     phases: list[PlannedPhase] = []
     current: PlannedPhase | None = None
@@ -119,7 +120,7 @@ def parse_plan(path: Path) -> Plan:
     for number, line in enumerate(lines, 1):
         where = f"{path}:{number}"
         if (match := PLAN.match(line)) and title is None and not tiers:
-            title = match["title"]
+            title, title_line = match["title"], number
             continue
         if match := TIER.match(line):
             _unique(seen, f"tier {match['id']}", number, where)
@@ -166,7 +167,7 @@ def parse_plan(path: Path) -> Plan:
     for tier_id, _name, at in tiers:
         if not any(p.tier_id == tier_id for p in phases):
             raise PlanError(f"{path}:{at}", f"tier {tier_id} has no phases")
-    return Plan(path, title, tiers, phases)
+    return Plan(path, title, tiers, phases, title_line)
 
 
 def _unique(seen: dict[str, int], what: str, number: int, where: str) -> None:

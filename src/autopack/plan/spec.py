@@ -17,6 +17,7 @@ from autopack.domain.categories import (
 from autopack.domain.errors import PlanError
 from autopack.domain.ids import ID_PATTERN, names_a_runs_folder_file
 from autopack.domain.paths import path_problem
+from autopack.domain.problems import FieldProblems, Location
 from autopack.domain.text import NoNul
 from autopack.plan import jsonfile
 
@@ -124,23 +125,22 @@ class RunSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> RunSpec:
-        problems: list[str] = []
-        for field, values in (
-            ("tiers[{}].tier_id", [t.tier_id for t in self.tiers]),
-            ("tiers[{}].tier_index", [t.tier_index for t in self.tiers]),
-            ("phases[{}].phase_id", [p.phase_id for p in self.phases]),
-            ("phases[{}].phase_index", [p.phase_index for p in self.phases]),
+        found: list[tuple[Location, str]] = []
+        for field, key, values in (
+            ("tiers", "tier_id", [t.tier_id for t in self.tiers]),
+            ("tiers", "tier_index", [t.tier_index for t in self.tiers]),
+            ("phases", "phase_id", [p.phase_id for p in self.phases]),
+            ("phases", "phase_index", [p.phase_index for p in self.phases]),
         ):
             for position, value in _duplicates(list(values)):
-                problems.append(f"{field.format(position)}: duplicate {value!r}")
+                found.append(((field, position, key), f"duplicate {value!r}"))
         tier_ids = {t.tier_id for t in self.tiers}
         for position, phase in enumerate(self.phases):
             if phase.tier_id not in tier_ids:
-                problems.append(
-                    f"phases[{position}].tier_id: unknown tier {phase.tier_id!r}"
-                )
-        if problems:
-            raise ValueError("; ".join(problems))
+                found.append((("phases", position, "tier_id"),
+                              f"unknown tier {phase.tier_id!r}"))
+        if found:
+            raise FieldProblems(found)
         return self
 
 

@@ -43,7 +43,7 @@ from autopack.vcs.changes import Change
 from autopack.vcs.git import Git, Identity
 from autopack.vcs.integration import (
     IntegrationStatus,
-    check_ref_safe,
+    check_ref_safe_ids,
     create_integration_branch,
     integration_ref,
     integration_status,
@@ -81,6 +81,12 @@ class PromotionResult:
     dry_run: bool
     plan: PromotionPlan
     main_commit: str
+
+
+def check_git_ids(spec: RunSpec) -> None:
+    """Refuse a run git could not name: its id in the integration branch, a phase id in
+    a snapshot tag (InvalidInput naming `run.run_id` or `phases[N].phase_id`)."""
+    check_ref_safe_ids(spec.run.run_id, (p.phase_id for p in spec.phases))
 
 
 def gate_issue(refusal: Refusal) -> IssueReport:
@@ -128,9 +134,7 @@ class GovernedApply:
             return None
         path = Path(spec.repo.path).expanduser()
         git = self._checked_git("repo.path", path)
-        check_ref_safe("run.run_id", spec.run.run_id)
-        for position, phase in enumerate(spec.phases):
-            check_ref_safe(f"phases[{position}].phase_id", phase.phase_id)
+        check_git_ids(spec)
         try:
             base = main_tip(git, spec.repo.main_branch)
         except InvalidInput as exc:

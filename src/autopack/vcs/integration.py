@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from autopack.domain.errors import ConfigError, Conflict, InvalidInput
@@ -20,6 +21,14 @@ def check_ref_safe(where: str, value: str) -> str:
         raise InvalidInput(where, f"{value!r} cannot name a git branch or tag "
                            "(no '..', and no '.' or '.lock' at the end)")
     return value
+
+
+def check_ref_safe_ids(run_id: str, phase_ids: Iterable[str]) -> None:
+    """Refuse a run whose id or a phase id git cannot use in its branch and tag names
+    (the phase named by its position, as a run spec's `phases[N].phase_id`)."""
+    check_ref_safe("run.run_id", run_id)
+    for position, phase_id in enumerate(phase_ids):
+        check_ref_safe(f"phases[{position}].phase_id", phase_id)
 
 
 def main_tip(git: Git, main_branch: str) -> str:
