@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from autopack.ci.config import CiConfig, Profile
 from autopack.ci.preflight import run_preflight
-from autopack.ci.runner import command_environment, run_command
+from autopack.ci.runner import Isolation, command_environment, run_command
 from autopack.domain.errors import ConfigError
 from autopack.project_config import load_project_config, parse_project_config
 from tests.integration.ci_helpers import BIN, PYTEST, need_bwrap, project_toml
@@ -307,6 +308,53 @@ def test_under_bwrap_a_command_cannot_read_autopacks_environment(tmp_path: Path)
                          check=True).stdout
     assert "/environ" not in out, out  # no process holding the secret is visible
     assert int(out.split()[-1]) < 10, out  # the sandbox's own few processes only
+
+
+def test_under_bwrap_a_command_holds_no_capability_even_when_root_starts_it(
+    tmp_path: Path,
+) -> None:
+    """bubblewrap started by root kept every capability: a command remounted `/`
+    writable (then moved main, wrote the user's checkout and $HOME) and unmounted the
+    private /proc to read Autopack's environment."""
+    need_bwrap()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    victim = Path("/var/tmp") / f"autopack-remount-{os.urandom(6).hex()}"
+    attack = (f"grep CapEff /proc/self/status; mount -o remount,bind,rw / "
+              f"&& echo REMOUNTED; umount -l /proc && echo UNMOUNTED; touch {victim}")
+    done = run_command(attack, repo, tmp_path / "cmd.log", 60, {"PATH": "/usr/bin:/bin"},
+                       isolation=Isolation("bwrap"))
+    try:
+        assert "CapEff:\t0000000000000000" in done.tail, done.tail
+        assert "REMOUNTED" not in done.tail and "UNMOUNTED" not in done.tail
+        assert done.exit_code != 0 and not victim.exists()
+    finally:
+        victim.unlink(missing_ok=True)
+
+
+def test_under_bwrap_a_command_reaches_no_local_service_unless_network_is_on(
+    tmp_path: Path,
+) -> None:
+    """A sandboxed builder asked a local `autopack serve` (no token on loopback) to
+    execute a run in another repository without a sandbox: commands now get a network
+    of their own (and no /run sockets) unless `[ci] network = true`."""
+    need_bwrap()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with socket.socket() as service:
+        service.bind(("127.0.0.1", 0))
+        service.listen(8)
+        port = service.getsockname()[1]
+        probe = (f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}),"
+                 f" timeout=10); print('CONNECTED')\"")
+        cut_off = run_command(probe, repo, tmp_path / "off.log", 60,
+                              {"PATH": "/usr/bin:/bin"}, isolation=Isolation("bwrap"))
+        allowed = run_command(probe, repo, tmp_path / "on.log", 60, {"PATH": "/usr/bin:/bin"},
+                              isolation=Isolation("bwrap", network=True))
+    assert cut_off.exit_code != 0 and "Connection refused" in cut_off.tail, cut_off.tail
+    assert allowed.exit_code == 0 and "CONNECTED" in allowed.tail, allowed.tail
+    assert CiConfig(isolation="bwrap", network=True).isolation_for().network
+    assert not CiConfig(isolation="bwrap").isolation_for().network
 
 
 def test_a_missing_isolation_tool_is_a_clear_error(tmp_path: Path,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
@@ -40,11 +40,10 @@ class CommandContext:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_seconds: float = 1800
     max_log_bytes: int = 10 * 1024 * 1024
-    isolation: str = "none"
-    image: str | None = None
+    isolation: Isolation = field(default_factory=Isolation)
 
     def isolation_for(self, log_dir: Path) -> Isolation:
-        return Isolation(self.isolation, (log_dir.resolve(),), self.image)
+        return replace(self.isolation, writable=(log_dir.resolve(),))
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+)
 
+from autopack.ci.runner import Isolation
 from autopack.domain.text import NoNul
 
 PLACEHOLDERS = frozenset({"junit", "changed_files", "repo"})
@@ -88,6 +97,8 @@ class CiConfig(BaseModel):
     isolation: Literal["none", "bwrap", "docker"] = "none"
     image: str | None = Field(None, min_length=1, max_length=500, validate_default=True)
     """The container image when isolation = "docker"."""
+    network: StrictBool = False
+    """Under bwrap or docker: let commands reach the network (and local services)."""
     pass_env: list[str] = Field(default_factory=list, max_length=200)
     env: dict[str, str] = Field(default_factory=dict, max_length=200)
     profiles: dict[str, Profile] = Field(default_factory=lambda: dict(PYTHON_PROFILES),
@@ -108,6 +119,11 @@ class CiConfig(BaseModel):
             if "\0" in value or len(value) > 32_768:
                 raise ValueError(f"{name}: a value holds no NUL and at most 32768 characters")
         return env
+
+    def isolation_for(self, *writable: Path) -> Isolation:
+        """How commands run under this configuration, `writable` besides their checkout."""
+        return Isolation(self.isolation, tuple(p.resolve() for p in writable), self.image,
+                         self.network)
 
     @field_validator("image")
     @classmethod

@@ -21,7 +21,6 @@ from autopack.ci.config import CiConfig
 from autopack.ci.junit import JUnitProblem, Outcome, read_junit
 from autopack.ci.runner import (
     CommandResult,
-    Isolation,
     Limits,
     check_isolation,
     command_environment,
@@ -72,7 +71,7 @@ def run_preflight(
     env = command_environment(config.pass_env, config.env)
     limits = Limits(config.cpu_seconds, config.memory_bytes, config.file_bytes)
     log_dir.mkdir(parents=True, exist_ok=True)
-    isolation = Isolation(config.isolation, (log_dir.resolve(),), config.image)
+    isolation = config.isolation_for(log_dir)
     check_isolation(isolation)
     major = strict_failures if strict_failures is not None else profile == "strict"
     history: dict[str, list[Outcome]] = {}

@@ -54,6 +54,8 @@ class Isolation:
     kind: str = "none"
     writable: tuple[Path, ...] = ()
     image: str | None = None
+    network: bool = False
+    """bwrap/docker: reach the network (else only the command's own loopback)."""
 
 
 def check_isolation(isolation: Isolation) -> None:
@@ -83,13 +85,19 @@ def _argv(command: str, cwd: Path, env: Mapping[str, str], isolation: Isolation 
         binds = [arg for path in (cwd, *isolation.writable)
                  for arg in ("--bind", str(path), str(path))]
         # its own process namespace: Autopack's process (whose /proc/<pid>/environ
-        # still holds the secrets scrubbed from the command's) is not there to read
+        # still holds the secrets scrubbed from the command's) is not there to read; no
+        # capabilities (bwrap started by root keeps them all otherwise, and with them
+        # a command remounts / writable); without network, no socket of another
+        # process either (an `autopack serve` on loopback would run commands for it)
+        offline = [] if isolation.network else ["--unshare-net", "--tmpfs", "/run"]
         return ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-pid",
-                "--proc", "/proc", "--tmpfs", "/tmp", *binds, "--die-with-parent",
-                "--new-session", "--chdir", str(cwd), "/bin/sh", "-c", command]
+                "--proc", "/proc", "--tmpfs", "/tmp", *offline, *binds, "--cap-drop", "ALL",
+                "--die-with-parent", "--new-session", "--chdir", str(cwd),
+                "/bin/sh", "-c", command]
     mounts = [arg for path in (cwd, *isolation.writable) for arg in ("-v", f"{path}:{path}")]
     envs = [arg for key in sorted(env) for arg in ("-e", key)]
-    return ["docker", "run", "--rm", "--name", name, *mounts, *envs, "-w", str(cwd),
+    offline = [] if isolation.network else ["--network", "none"]
+    return ["docker", "run", "--rm", "--name", name, *offline, *mounts, *envs, "-w", str(cwd),
             str(isolation.image), "/bin/sh", "-c", command]
 
 

@@ -31,7 +31,7 @@ from autopack.builders.protocol import (
     Verdict,
     VerdictKind,
 )
-from autopack.ci.runner import Isolation, check_isolation, command_environment
+from autopack.ci.runner import check_isolation, command_environment
 from autopack.db.issues import IssueReport
 from autopack.db.models import utcnow
 from autopack.db.runs import PhaseStatusUpdate, RunView
@@ -95,10 +95,10 @@ class Engine:
         env = command_environment(config.ci.pass_env, config.ci.env)
         self.context = CommandContext(env=env, timeout_seconds=config.builder.timeout_seconds,
                                       max_log_bytes=config.ci.max_log_bytes,
-                                      isolation=config.ci.isolation, image=config.ci.image)
+                                      isolation=config.ci.isolation_for())
         # builder, static-check, CI and Auditor commands all run under this isolation:
         # a tool that cannot run here is refused before any run starts or resumes
-        check_isolation(Isolation(config.ci.isolation, (), config.ci.image))
+        check_isolation(self.context.isolation)
         self.auditor = self._auditor()
 
     def check(self, phase_ids: Iterable[str]) -> None:
@@ -436,8 +436,7 @@ class Engine:
             raise InvalidInput("--auditor", 'the command auditor needs [auditor] command')
         return CommandAuditor(self.config.auditor.command, CommandContext(
             env=self.context.env, timeout_seconds=self.config.auditor.timeout_seconds,
-            max_log_bytes=self.context.max_log_bytes, isolation=self.context.isolation,
-            image=self.context.image))
+            max_log_bytes=self.context.max_log_bytes, isolation=self.context.isolation))
 
     def _walk_to_complete(self, run_id: str, phase_id: str) -> None:
         path = (PhaseState.EXECUTING, PhaseState.GATE, PhaseState.CI_RUNNING,

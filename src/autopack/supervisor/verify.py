@@ -16,7 +16,7 @@ from autopack.artefacts.atomic import real_folder
 from autopack.artefacts.layout import RunLayout
 from autopack.ci.config import CiConfig, GateConfig
 from autopack.ci.preflight import CiIssue, PreflightResult, run_preflight
-from autopack.ci.runner import Isolation, check_isolation, command_environment, run_command
+from autopack.ci.runner import check_isolation, command_environment, run_command
 from autopack.db import attempts, runs
 from autopack.db.database import Database
 from autopack.db.issues import IssueReport
@@ -45,7 +45,7 @@ def check_committed_config(git: Git, base: str | None) -> None:
     """Refuse (ConfigError) autopack.toml as committed at `base` when it does not parse
     or its isolation cannot run here: a run reads its `[ci]` and `[gate]` there."""
     ci, _gate = project_config(git, base)
-    check_isolation(Isolation(ci.isolation, (), ci.image))
+    check_isolation(ci.isolation_for())
 
 
 class Verifier:
@@ -79,7 +79,7 @@ class Verifier:
         changed = [f.path for f in change.files if f.status != "D"]
         env = command_environment(ci.pass_env, ci.env)
         logs = self.log_dir(view.run.run_id, phase.phase_id, attempt.number)
-        isolation = Isolation(ci.isolation, (logs.resolve(),), ci.image)
+        isolation = ci.isolation_for(logs)
         if gate.static_checks:
             logs.mkdir(parents=True, exist_ok=True)
             check_isolation(isolation)
