@@ -143,6 +143,8 @@ def test_secrets_never_reach_a_test_command(tmp_path: Path,
     "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AZURE_OPENAI_KEY", "KEY", "STRIPE_KEY",
     "DATABASE_URL", "SENTRY_DSN", "NPM_AUTH", "GPG_PASSPHRASE", "DB_URL", "SESSION_ID",
     "GOOGLE_APPLICATION_CREDENTIALS", "MONGO_CONNECTION_STRING",
+    # the README said `*_AUTH*` while these passed (and reached the builder)
+    "HTTP_AUTHORIZATION", "NPM_AUTHKEY", "REGISTRY_AUTH_KEY", "PROXY_AUTHORISATION",
 ])
 def test_pass_env_refuses_names_that_hold_secrets(name: str) -> None:
     with pytest.raises(ConfigError, match=name):

@@ -26,6 +26,7 @@ from autopack.builders.protocol import (
     Verdict,
     VerdictKind,
 )
+from autopack.ci.command_files import UnreadableFile, read_left_file
 from autopack.ci.runner import Isolation, run_command
 from autopack.domain.errors import InvalidInput
 from autopack.vcs.workspace import Attempt, PatchDoesNotApply
@@ -72,13 +73,14 @@ class CommandBuilder:
                            self.context.timeout_seconds, env, self.context.max_log_bytes,
                            isolation=self.context.isolation_for(log_dir))
         try:
-            usage = (Usage.model_validate_json(usage_file.read_bytes())
-                     if usage_file.exists() else Usage())
-            issues = (tuple(_ISSUES.validate_json(issues_file.read_bytes()))
-                      if issues_file.exists() else ())
-        except ValidationError as exc:
+            left = _left(usage_file)
+            usage = Usage() if left is None else Usage.model_validate_json(left)
+            left = _left(issues_file)
+            issues = () if left is None else tuple(_ISSUES.validate_json(left))
+        except (ValidationError, UnreadableFile) as exc:
+            why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             return BuilderResult(False, summary=f"the command's usage or issues file is "
-                                 f"invalid: {exc.errors()[0]['msg']}", log_path=done.log_path)
+                                 f"invalid: {why}", log_path=done.log_path)
         if done.timed_out:
             return BuilderResult(False, usage, f"`{command}` timed out after "
                                  f"{self.context.timeout_seconds:g} s", done.log_path, issues)
@@ -86,6 +88,19 @@ class CommandBuilder:
             return BuilderResult(False, usage, f"`{command}` exited {done.exit_code}: "
                                  f"{done.tail[-1500:]}", done.log_path, issues)
         return BuilderResult(True, usage, done.tail[-1500:], done.log_path, issues)
+
+
+LEFT_FILE_BYTES = 1024 * 1024
+"""The most a command's usage or issues file may hold."""
+
+
+def _left(path: Path) -> bytes | None:
+    """What the command left at `path` (None: nothing); UnreadableFile for a link, a
+    FIFO (reading it would wait forever) or an oversized file."""
+    try:
+        return read_left_file(path, LEFT_FILE_BYTES)
+    except FileNotFoundError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from junitparser import Error, Failure, JUnitXml, Skipped, TestSuite
 
+from autopack.ci.command_files import UnreadableFile, read_left_file
+
 
 class Outcome(StrEnum):
     """What happened to one test."""
@@ -32,13 +34,12 @@ class TestOutcome:
 
 def read_junit(path: Path, max_bytes: int) -> list[TestOutcome]:
     """The outcomes in a JUnit XML file; JUnitProblem when it is too large or malformed."""
-    if path.is_symlink():  # the command wrote a link, perhaps to a file it cannot read
-        raise JUnitProblem(f"{path.name} is a symbolic link, not a report")
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise JUnitProblem(f"{path.name} is {size} bytes, over the {max_bytes}-byte limit")
+    try:  # never through a link (to a file the command cannot read), nor from a FIFO
+        data = read_left_file(path, max_bytes)
+    except UnreadableFile as exc:
+        raise JUnitProblem(str(exc)) from None
     try:
-        xml = JUnitXml.fromfile(str(path))
+        xml = JUnitXml.fromstring(data)
     except Exception as exc:  # junitparser raises lxml/ElementTree errors of several kinds
         raise JUnitProblem(f"{path.name} is not JUnit XML: {exc}") from None
     suites = [xml] if isinstance(xml, TestSuite) else list(xml)

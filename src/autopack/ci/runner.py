@@ -30,7 +30,7 @@ SAFE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR"
                   "USER", "LOGNAME", "SHELL", "VIRTUAL_ENV", "CI")
 SECRET_NAME = re.compile(
     r"API_?KEY|ACCESS_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE_?KEY"
-    r"|(^|_)KEY$|(^|_)AUTH(_|$)|SESSION|COOKIE|(^|_)DSN$|DATABASE_URL|(^|_)DB_URL$"
+    r"|(^|_)KEY$|(^|_)AUTH(_|$)|AUTHORI[SZ]ATION|AUTH_?KEY|SESSION|COOKIE|(^|_)DSN$|DATABASE_URL|(^|_)DB_URL$"
     r"|CONN(ECTION)?_?STR|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$",
     re.IGNORECASE)
 """Names of variables that hold secrets (or URLs that usually carry one)."""

@@ -91,8 +91,14 @@ class Attempt:
                 os.chmod(target, stat.S_IMODE(old))
 
     def capture(self, max_diff_bytes: int) -> Change:
-        """Everything the worktree now holds, against the base, as one `Change`."""
+        """Everything the worktree now holds, against the base, as one `Change`.
+
+        Files git ignores are not part of it, and are removed: checks and CI then see
+        the worktree the change makes, not a file the builder left beside it (a stale
+        `.pyc` with the good code made CI green on a broken change that was committed).
+        """
         self.git.run("add", "--all", "--", ".")
+        self.git.run("clean", "-ffdqX", "--", ".")
         return read_change(self.git, self.base, max_diff_bytes)
 
     def close(self) -> None:
