@@ -195,3 +195,42 @@ def test_resume_leaves_an_integration_branch_checked_out_by_the_user_alone(
     resumed = _autopack(tmp_path, "resume", "resume", "--repo", str(repo))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout)["state"] == "DONE_SUCCESS"
+
+
+def test_lock_files_git_left_when_killed_with_the_engine_do_not_block_resume(
+        tmp_path: Path) -> None:
+    """A SIGKILL while git moves a ref leaves its `<ref>.lock`, and git never removes it:
+    every resume then failed on it (`cannot lock ref`), the run stuck for good; a
+    left `packed-refs.lock` (git deleting a scratch branch) also blocked new runs."""
+    repo, plan = _setup(tmp_path)
+    crashed = _autopack(tmp_path, "run", str(plan), "--repo", str(repo), crash_at="ci_done")
+    assert crashed.returncode == -9, crashed.stderr[-2000:]
+    common = repo / ".git"
+    left = [common / "refs/tags/autopack/snapshots/resume/00-P1.lock",
+            common / "refs/heads/autopack/integration/resume.lock",
+            common / "refs/heads/autopack/scratch/resume/P2/1.lock"]
+    packed = common / "packed-refs.lock"  # git's own for the whole repository
+    for lock in (*left, packed):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text("")
+    resumed = _autopack(tmp_path, "resume", "resume", "--repo", str(repo))
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
+    doc = json.loads(resumed.stdout)
+    assert doc["state"] == "DONE_SUCCESS"
+    assert [p["snapshot_tag"] for p in doc["phases"]] == [
+        "autopack/snapshots/resume/00-P1", "autopack/snapshots/resume/01-P2"]
+    assert not any(lock.exists() for lock in left)
+    assert packed.exists()  # not Autopack's to remove: another git may hold it
+    other = textwrap.dedent(PLAN).replace("Plan: Resume", "Plan: Again").format(
+        extra=f"{PY} -c pass", schema=f"{PY} -c pass")
+    (tmp_path / "again.md").write_text(other)
+    again = _autopack(tmp_path, "run", str(tmp_path / "again.md"), "--repo", str(repo))
+    assert again.returncode == 0, again.stdout + again.stderr[-3000:]
+    packed.unlink()  # once it is gone, the next run clears the scratch branches it kept
+    toml = repo / "autopack.toml"  # (in a project of its own: no issue aged into debt)
+    toml.write_text('[project]\nid = "third"\n' + toml.read_text())
+    git(repo, "commit", "-qam", "another project")
+    (tmp_path / "third.md").write_text(other.replace("Plan: Again", "Plan: Third"))
+    third = _autopack(tmp_path, "run", str(tmp_path / "third.md"), "--repo", str(repo))
+    assert third.returncode == 0, third.stdout + third.stderr[-3000:]
+    assert git(repo, "branch", "--list", "autopack/scratch/*") == ""

@@ -96,6 +96,26 @@ def test_update_ref_is_compare_and_swap(repo: Path) -> None:
     assert refs.current(runner, "refs/heads/autopack/x") == head
 
 
+def test_a_ref_whose_lock_file_exists_is_refused_naming_the_file(repo: Path) -> None:
+    """It was refused as "expected at nothing but is at nothing". The run's own lock
+    files are cleared under its lease; others (a live git's) are left alone."""
+    head = git(repo, "rev-parse", "HEAD")
+    runner = Git(repo)
+    lock = repo / ".git/refs/heads/autopack/integration/r1.lock"
+    lock.parent.mkdir(parents=True)
+    lock.write_text("")
+    other = repo / ".git/refs/heads/autopack/integration/r2.lock"
+    other.write_text("")
+    with pytest.raises(refs.RefLocked, match=f"{lock} exists"):
+        refs.update_ref(runner, "refs/heads/autopack/integration/r1", head, None, reason="x")
+    assert refs.clear_stale_locks(runner, ["refs/heads/autopack/integration/r1",
+                                           "refs/tags/autopack/snapshots/r1/"]) == [lock]
+    refs.update_ref(runner, "refs/heads/autopack/integration/r1", head, None, reason="x")
+    assert other.exists()
+    with pytest.raises(PolicyViolation):  # Autopack's own refs only
+        refs.clear_stale_locks(runner, ["refs/heads/main"])
+
+
 def test_a_branch_checked_out_in_a_worktree_is_not_moved(repo: Path, tmp_path: Path) -> None:
     """Its checkout's HEAD would follow while its index and files stayed behind."""
     head = git(repo, "rev-parse", "HEAD")

@@ -57,8 +57,14 @@ from autopack.vcs.promotion import (
     promote,
 )
 from autopack.vcs.scope import PhaseScope, Refusal, ScopeViolation, check_changes
-from autopack.vcs.snapshot import Snapshot, SnapshotRequest, commit_summary, take_snapshot
-from autopack.vcs.workspace import Attempt, Worktrees
+from autopack.vcs.snapshot import (
+    Snapshot,
+    SnapshotRequest,
+    commit_summary,
+    snapshot_tags,
+    take_snapshot,
+)
+from autopack.vcs.workspace import SCRATCH_PREFIX, Attempt, Worktrees
 
 """Run-folder entries not committed with the summaries: command logs and the incident
 pack stay local (they may be large and name local paths)."""
@@ -364,6 +370,16 @@ class GovernedApply:
             return None
         return commit_summary(self._repo_git(view), run_id, {
             f".autonomous_runs/{run_id}/{rel}": data for rel, data in files.items()})
+
+    def clear_stale_locks(self, run_id: str) -> list[Path]:
+        """Remove git's lock files of the run's own refs (integration branch, snapshot
+        tags, scratch branches) that a git command killed with a dead engine left; the
+        caller holds the run's lease, so no one else writes these refs."""
+        view = self._view(run_id)
+        if view.run.repo_path is None:
+            return []
+        return refs.clear_stale_locks(self._repo_git(view), (
+            integration_ref(run_id), snapshot_tags(run_id), f"{SCRATCH_PREFIX}{run_id}/"))
 
     def cleanup_stale(self, run_id: str) -> list[Path]:
         """Remove attempt worktrees (and scratch branches) left by dead processes in the

@@ -139,6 +139,7 @@ class Engine:
     def _drive(self, run_id: str) -> None:
         strategy = self.sup.strategy(run_id)
         planned = {p["phase_id"]: p for p in strategy["phases"]}
+        self.sup.apply.clear_stale_locks(run_id)  # left by git killed with a dead engine
         self.sup.apply.restore_branch(run_id)  # its creator died before making it
         self.sup.apply.cleanup_stale(run_id)  # worktrees a dead engine left behind
         unreadable = self.sup.apply.committed_config_problem(run_id)

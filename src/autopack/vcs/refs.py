@@ -10,6 +10,10 @@ never silently overwrite each other and a repeated step cannot move a ref twice.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +70,7 @@ def update_ref(
     try:
         git._update_ref_unguarded("--no-deref", "-m", reason, ref, new, old or ZERO_OID)
     except GitError as exc:
+        _check_unlocked(exc, ref)
         seen = current(git, ref)
         raise Conflict(
             f"{ref} was expected at {old or 'nothing'} but is at {seen or 'nothing'}; "
@@ -107,7 +112,60 @@ def delete_ref(git: Git, ref: str, old: str, *, reason: str) -> None:
     """Delete one of Autopack's own refs if it still points at `old`."""
     _check_writable(ref, None)
     _check_not_symbolic(git, ref)
-    git._update_ref_unguarded("--no-deref", "-m", reason, "-d", ref, old)
+    try:
+        git._update_ref_unguarded("--no-deref", "-m", reason, "-d", ref, old)
+    except GitError as exc:
+        _check_unlocked(exc, ref)
+        raise
+
+
+_LOCKED = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+
+
+def _check_unlocked(exc: GitError, ref: str) -> None:
+    """RefLocked when git could not take a lock file of `ref` (or of packed-refs)."""
+    found = _LOCKED.search(exc.output_tail)
+    if found:
+        raise RefLocked(ref, Path(found[1]))
+
+
+class RefLocked(Conflict):
+    """Git's lock file of a ref exists: a git command is writing it, or one was killed
+    while it did (git never removes such a file by itself)."""
+
+    def __init__(self, ref: str, lock: Path) -> None:
+        super().__init__(f"{ref} cannot be written: {lock} exists (a git command is "
+                         "writing it, or one was killed while it did; if no git command "
+                         "is running in this repository, remove the file)")
+        self.ref = ref
+        self.lock = lock
+
+
+def clear_stale_locks(git: Git, refs_of_one_run: Sequence[str]) -> list[Path]:
+    """Remove the lock files git left beside refs only one engine writes (a full ref, or
+    a folder of refs ending in `/`), and return them. A git command killed while it
+    updated a ref leaves `<ref>.lock`, and every later update of that ref fails: call
+    this holding the run's lease, before the engine's own git work, when no one else
+    can be writing these refs."""
+    common = Path(git.text("rev-parse", "--path-format=absolute", "--git-common-dir"))
+    removed = []
+    for ref in refs_of_one_run:
+        _check_writable(ref.rstrip("/"), None)
+        place = common / ref
+        linked = [p for p in (place, *place.parents) if p.is_relative_to(common)
+                  and p != common and p.is_symlink()]
+        if linked:  # never remove files wherever a link leads
+            raise PolicyViolation(f"{linked[0]} is a link inside the repository's refs")
+        if ref.endswith("/"):
+            found = [Path(folder, name) for folder, _dirs, files in os.walk(place)
+                     for name in files if name.endswith(".lock")]
+        else:
+            found = [place.with_name(place.name + ".lock")]
+        for lock in found:
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+                removed.append(lock)
+    return removed
 
 
 def _check_not_symbolic(git: Git, ref: str) -> None:

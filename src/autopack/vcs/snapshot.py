@@ -46,9 +46,14 @@ class Snapshot:
     created: bool
 
 
+def snapshot_tags(run_id: str) -> str:
+    """The folder of a run's snapshot tags (a ref prefix ending in `/`)."""
+    return f"refs/tags/autopack/snapshots/{run_id}/"
+
+
 def snapshot_tag(run_id: str, seq: int, phase_id: str) -> str:
     """The full tag ref of a phase's snapshot."""
-    return f"refs/tags/autopack/snapshots/{run_id}/{seq:02d}-{phase_id}"
+    return f"{snapshot_tags(run_id)}{seq:02d}-{phase_id}"
 
 
 def take_snapshot(git: Git, request: SnapshotRequest) -> Snapshot:

@@ -131,7 +131,9 @@ class Worktrees:
             raise AutopackError(f"attempt worktree {path} is in use by another process")
         try:
             _remove(self.repo, path, branch)  # a crashed try of this same attempt
-            refs.update_ref(self.repo, branch, base, None, reason=f"autopack attempt {name}")
+            # (its branch stays when git could not delete it: the attempt's own, reset)
+            refs.update_ref(self.repo, branch, base, refs.current(self.repo, branch),
+                            reason=f"autopack attempt {name}")
             self.repo.run("worktree", "add", "--quiet", str(path),
                           branch.removeprefix("refs/heads/"))
         except BaseException:
@@ -169,8 +171,10 @@ class Worktrees:
             ref, oid = line.split(" ")
             run_id, phase_id, number = ref.removeprefix(SCRATCH_PREFIX).split("/", 2)
             path = self.root / run_id / f"{phase_id}-{number}"
-            if not path.exists():
-                refs.delete_ref(self.repo, ref, oid, reason="autopack: stale attempt")
+            if not path.exists():  # one that cannot go now (git's packed-refs lock held
+                # or left by a killed git) is harmless in Autopack's namespace: next time
+                with contextlib.suppress(GitError, refs.RefLocked):
+                    refs.delete_ref(self.repo, ref, oid, reason="autopack: stale attempt")
         return removed
 
 
@@ -237,5 +241,5 @@ def _remove(repo: Git, path: Path, branch: str) -> None:
     repo.run("worktree", "prune")
     oid = refs.current(repo, branch)
     if oid is not None:
-        with contextlib.suppress(GitError):
+        with contextlib.suppress(GitError, refs.RefLocked):
             refs.delete_ref(repo, branch, oid, reason="autopack: attempt closed")
