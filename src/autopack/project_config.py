@@ -99,9 +99,9 @@ def parse_project_config(text: str | None, source: str) -> ProjectConfig:
 def load_project_config(repo: Path) -> ProjectConfig:
     """`repo/autopack.toml` as it is in the working tree (defaults when absent)."""
     path = repo / "autopack.toml"
-    if path.exists() and not path.is_file():  # a FIFO would block the read forever
-        raise ConfigError(str(path), "is not a regular file")
     try:
+        if path.exists() and not path.is_file():  # a FIFO would block the read forever
+            raise ConfigError(str(path), "is not a regular file")
         text = path.read_text(encoding="utf-8") if path.exists() else None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot read it: {exc}") from None

@@ -77,7 +77,14 @@ def test_a_run_without_a_repository_has_no_integration_branch(server: LiveServer
      "'trunk' does not exist"),
     (lambda repo, tmp: _body(repo, "run..1"), "run.run_id", "cannot name a git branch"),
     (lambda repo, tmp: _body(repo, "run.lock"), "run.run_id", "cannot name a git branch"),
-])
+    # these were 500s: a name too long for the filesystem, a home no user has
+    (lambda repo, tmp: _body(tmp / ("d" * 300) / "x"), "repo.path", "longer than a file"),
+    (lambda repo, tmp: {**_body(tmp / ("d" * 300)), "execute": True}, "repo.path",
+     "longer than a file"),
+    (lambda repo, tmp: _body(Path("~nosuchuser_autopack/repo")), "repo.path",
+     "not a directory"),
+], ids=["missing", "not-git", "no-branch", "dots", "lock", "long", "long-execute",
+        "no-user"])
 def test_bad_repository_input_is_refused_naming_the_field_and_changes_nothing(
     server: LiveServer, tmp_path: Path, make_body, field: str, message: str  # type: ignore[no-untyped-def]
 ) -> None:
@@ -87,7 +94,7 @@ def test_bad_repository_input_is_refused_naming_the_field_and_changes_nothing(
     with server.client() as http:
         response = http.post("/runs/start", json=make_body(repo, tmp_path))
     assert response.status_code == 422, response.text
-    assert response.json()["field"] == field and message in response.json()["detail"]
+    assert response.json()["field"] == field and message in str(response.json()["detail"])
     assert row_counts(server.settings.database_url) == rows_before
     assert (fingerprint(repo), git(repo, "for-each-ref")) == (before, refs_before)
     assert not (server.settings.runs_dir / "run-1").exists()

@@ -192,3 +192,25 @@ def test_dry_run_over_the_api_refuses_what_start_would_for_a_repository(
         body["repo"] = {"path": str(tmp_path)}
         refused = http.post("/strategy/dry_run", json={"plan": body})
     assert refused.status_code == 422 and refused.json()["field"] == "plan.run.run_id"
+
+
+def test_a_ruleset_at_every_limit_gives_runs_the_database_stores(server: LiveServer,
+                                                                  tmp_path: Path) -> None:
+    """A ruleset the parser accepted (token caps of 1e30, attempts of 2^31) made every
+    run start a 500 on PostgreSQL's 32- and 64-bit columns: the limits now fit them."""
+    limits = {"budgets": {"run": {"token_cap": 10**12, "max_duration_minutes": 525_600},
+                          "tier": {"token_cap_multiplier": 1000, "ci_runs_per_phase": 1000},
+                          "phase": {"max_builder_attempts": 1000,
+                                    "incident_token_cap": 10**9}},
+              "overrides": [{"set": {"ci_max_attempts": 1000, "max_builder_attempts": 1000,
+                                     "incident_token_cap": 10**9}}]}
+    ruleset = tmp_path / "project_ruleset_v1.json"
+    ruleset.write_text(json.dumps(limits))
+    server.settings.ruleset = ruleset
+    body = run_body("big", tiers=1, phases_per_tier=(25,))
+    with server.client() as http:
+        started = http.post("/runs/start", json=body)
+        assert started.status_code == 201, started.text
+        run = http.get("/runs/big").json()
+    assert run["token_cap"] == 10**12
+    assert run["tiers"][0]["token_cap"] == 1000 * 25 * 10**9

@@ -332,6 +332,24 @@ def test_the_same_inputs_give_byte_identical_json() -> None:
      "Input should be"),
     ('{"categories": {"docs": {"ci_profile": "lenient"}}}', ": $.categories.docs.ci_profile",
      "Input should be"),
+    # JSON means what it says: text or another type is not converted (a "yes" turned
+    # auto-apply on for schema changes)
+    ('{"auto_apply": [{"task_category": "schema_change", "allow": "yes"}]}',
+     ": $.auto_apply[0].allow", "valid boolean"),
+    ('{"version": "2"}', ": $.version", "valid integer"),
+    ('{"categories": {"docs": {"high_risk": "true"}}}', ": $.categories.docs.high_risk",
+     "valid boolean"),
+    ('{"categories": {"docs": {"incident_token_cap": "5000"}}}',
+     ": $.categories.docs.incident_token_cap", "valid integer"),
+    # past what the database stores: every run start was a 500
+    ('{"budgets": {"run": {"token_cap": 1e30}}}', ": $.budgets.run.token_cap",
+     "valid integer"),
+    ('{"budgets": {"run": {"token_cap": 1000000000000000000000000000000}}}',
+     ": $.budgets.run.token_cap", "less than or equal to 1000000000000"),
+    ('{"overrides": [{"set": {"max_builder_attempts": 2147483648}}]}',
+     ": $.overrides[0].set.max_builder_attempts", "less than or equal to 1000"),
+    ('{"budgets": {"tier": {"token_cap_multiplier": 10000}}}',
+     ": $.budgets.tier.token_cap_multiplier", "less than or equal to 1000"),
 ])
 def test_bad_rulesets_name_file_and_json_path(tmp_path: Path, text: str, where: str,
                                               message: str) -> None:

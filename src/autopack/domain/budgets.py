@@ -6,6 +6,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from autopack.domain.categories import SafetyProfile
 
+MAX_TOKENS = 10**12
+"""The largest token cap of a run (the API's limit too)."""
+MAX_PHASE_TOKENS = 10**9
+"""The largest token cap of a phase: a tier's cap (a multiple of its phases' sum) then
+fits the database's 64-bit column."""
+MAX_COUNT = 1_000
+"""The largest attempt count or per-phase allowance (multiplied by up to 10,000 phases,
+still a 32-bit count)."""
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -14,29 +23,29 @@ class _Frozen(BaseModel):
 class RunBudgetDefaults(_Frozen):
     """Run-level caps. `max_minor_issues_total` None means phases x minor_issues_per_phase."""
 
-    token_cap: int = Field(5_000_000, gt=0)
-    max_phases: int = Field(25, gt=0)
-    max_duration_minutes: float = Field(120.0, gt=0)
-    max_minor_issues_total: int | None = Field(None, ge=0)
-    minor_issues_per_phase: int = Field(3, ge=0)
+    token_cap: int = Field(5_000_000, gt=0, le=MAX_TOKENS)
+    max_phases: int = Field(25, gt=0, le=10_000)
+    max_duration_minutes: float = Field(120.0, gt=0, le=525_600)
+    max_minor_issues_total: int | None = Field(None, ge=0, le=10_000_000)
+    minor_issues_per_phase: int = Field(3, ge=0, le=MAX_COUNT)
 
 
 class TierBudgetDefaults(_Frozen):
     """How tier caps derive from their phases."""
 
-    token_cap_multiplier: int = Field(3, gt=0)
-    ci_runs_per_phase: int = Field(2, gt=0)
-    minor_issues_per_phase_normal: int = Field(2, ge=0)
-    minor_issues_per_phase_safety_critical: int = Field(1, ge=0)
-    max_major_issues_safety_critical: int = Field(0, ge=0)
+    token_cap_multiplier: int = Field(3, gt=0, le=MAX_COUNT)
+    ci_runs_per_phase: int = Field(2, gt=0, le=MAX_COUNT)
+    minor_issues_per_phase_normal: int = Field(2, ge=0, le=MAX_COUNT)
+    minor_issues_per_phase_safety_critical: int = Field(1, ge=0, le=MAX_COUNT)
+    max_major_issues_safety_critical: int = Field(0, ge=0, le=10_000_000)
 
 
 class PhaseBudgetDefaults(_Frozen):
     """Per-phase caps."""
 
-    max_builder_attempts: int = Field(3, gt=0)
-    max_auditor_attempts: int = Field(2, ge=0)
-    incident_token_cap: int = Field(300_000, gt=0)
+    max_builder_attempts: int = Field(3, gt=0, le=MAX_COUNT)
+    max_auditor_attempts: int = Field(2, ge=0, le=100)
+    incident_token_cap: int = Field(300_000, gt=0, le=MAX_PHASE_TOKENS)
 
 
 class BudgetDefaults(_Frozen):

@@ -24,9 +24,16 @@ def json_path(location: Location) -> str:
     return "$" + (place if not place or place.startswith("[") else f".{place}")
 
 
-def validate(model: type[Model], data: object, source: str, error: type[InvalidInput]) -> Model:
-    """`model` from `data`; the first problem raised as `error` naming source and JSON path."""
+def validate(model: type[Model], data: object, source: str, error: type[InvalidInput],
+             strict: bool = False) -> Model:
+    """`model` from `data`; the first problem raised as `error` naming source and JSON path.
+
+    `strict`: `data` is a JSON document, taken as JSON means it: a number is a JSON
+    number and a flag a JSON boolean (`"100"`, `"yes"` are refused, not converted).
+    """
     try:
+        if strict:
+            return model.model_validate_json(json.dumps(data), strict=True)
         return model.model_validate(data)
     except ValidationError as exc:
         found = problems(exc)
@@ -58,8 +65,10 @@ def read_text(path: Path, what: str, error: type[InvalidInput]) -> str:
         raise error(str(path), f"cannot read the {what}: {exc}") from None
 
 
-def load(model: type[Model], path: Path, what: str, error: type[InvalidInput]) -> Model:
-    """Read `path` as JSON and validate it as `model` (`what` names the file's kind)."""
+def load(model: type[Model], path: Path, what: str, error: type[InvalidInput],
+         strict: bool = False) -> Model:
+    """Read `path` as JSON and validate it as `model` (`what` names the file's kind;
+    `strict` as for `validate`)."""
     text = read_text(path, what, error)
     try:
         data = json.loads(text)
@@ -69,4 +78,4 @@ def load(model: type[Model], path: Path, what: str, error: type[InvalidInput]) -
         raise error(str(path), f"the {what} is nested too deeply to read") from None
     except ValueError as exc:  # an integer past the interpreter's digit limit
         raise error(str(path), f"the {what} holds an unreadable value: {exc}") from None
-    return validate(model, data, str(path), error)
+    return validate(model, data, str(path), error, strict)

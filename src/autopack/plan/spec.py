@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +34,17 @@ def _scope_entry(value: str) -> str:
     if problem:
         raise ValueError(f"{value!r} is not a repository path: {problem[1]}")
     return value
+
+
+def _local_path(value: str) -> str:
+    """A path the filesystem can look up: `~` expanded (left as it is for an unknown
+    user), no component longer than the 255 bytes a file name may have."""
+    expanded = os.path.expanduser(value)
+    for part in expanded.split("/"):
+        if len(part.encode("utf-8", "surrogatepass")) > 255:
+            raise ValueError(f"{part[:40]!r}... is longer than a file name may be "
+                             "(255 bytes)")
+    return expanded
 
 
 def _run_id(value: str) -> str:
@@ -70,8 +82,9 @@ class RunFields(_Strict):
 class RepoTarget(_Strict):
     """The git repository a run works on."""
 
-    path: Annotated[str, Field(min_length=1, max_length=4_096), NoNul]
-    """The repository (its working tree, or a bare repository)."""
+    path: Annotated[str, Field(min_length=1, max_length=4_096), NoNul,
+                    AfterValidator(_local_path)]
+    """The repository (its working tree, or a bare repository); `~` is expanded."""
     main_branch: str = Field("main", min_length=1, max_length=255,
                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from autopack.domain.budgets import BudgetDefaults
+from autopack.domain.budgets import MAX_COUNT, MAX_PHASE_TOKENS, BudgetDefaults
 from autopack.domain.categories import (
     BuilderMode,
     Complexity,
@@ -26,7 +26,8 @@ from autopack.domain.text import NoNul
 from autopack.issues.rules import AgingPolicy, Severity
 from autopack.plan import jsonfile
 
-Positive = Annotated[int, Field(gt=0, le=10**12)]
+Attempts = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+PhaseTokens = Annotated[int, Field(gt=0, le=MAX_PHASE_TOKENS)]
 
 
 class CiProfile(StrEnum):
@@ -55,10 +56,10 @@ class PhaseSettings(_Strict):
     complexity: Complexity | None = None
     builder_mode: BuilderMode | None = None
     ci_profile: CiProfile | None = None
-    ci_max_attempts: Positive | None = None
-    max_builder_attempts: Positive | None = None
+    ci_max_attempts: Attempts | None = None
+    max_builder_attempts: Attempts | None = None
     max_auditor_attempts: Annotated[int, Field(ge=0, le=100)] | None = None
-    incident_token_cap: Positive | None = None
+    incident_token_cap: PhaseTokens | None = None
     auditor_profile: AuditorProfile | None = None
     auto_apply: bool | None = None
 
@@ -125,12 +126,12 @@ BUILTIN = Ruleset()
 
 def parse_ruleset(data: Any, source: str) -> Ruleset:
     """Validate a ruleset document; errors name `source` and the JSON path."""
-    return jsonfile.validate(Ruleset, data, source, ConfigError)
+    return jsonfile.validate(Ruleset, data, source, ConfigError, strict=True)
 
 
 def load_ruleset(path: Path) -> Ruleset:
     """Read and validate `project_ruleset_vN.json`."""
-    return jsonfile.load(Ruleset, path, "ruleset", ConfigError)
+    return jsonfile.load(Ruleset, path, "ruleset", ConfigError, strict=True)
 
 
 def ruleset_schema() -> dict[str, Any]:

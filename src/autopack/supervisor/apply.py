@@ -138,7 +138,7 @@ class GovernedApply:
         tip, or for the next part of a split plan the integration tip of `after_run`."""
         if spec.repo is None:
             return None
-        path = Path(spec.repo.path).expanduser()
+        path = Path(spec.repo.path)
         git = self._checked_git("repo.path", path)
         check_git_ids(spec)
         try:
@@ -458,7 +458,12 @@ class GovernedApply:
         return git
 
     def _checked_git(self, where: str, path: Path) -> Git:
-        if not path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as exc:  # e.g. a path too long for the system
+            raise InvalidInput(where, f"{str(path)!r} cannot be looked up: "
+                               f"{exc.strerror}") from None
+        if not is_dir:
             raise InvalidInput(where, f"{str(path)!r} is not a directory")
         git = self.git(path)
         if git.run("rev-parse", "--git-dir", check=False).returncode != 0:
