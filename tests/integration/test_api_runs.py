@@ -452,6 +452,66 @@ def test_etag_follows_every_change_and_304_only_while_unchanged(server: LiveServ
         assert latest.status_code == 200 and latest.json()["tokens_used"] == 9
 
 
+def test_if_none_match_is_read_as_rfc_9110_says(server: LiveServer) -> None:
+    """Weak tags, `*` and lists matched nothing (200 each time), a long list was a 422."""
+    with server.client() as http:
+        etag = http.post("/runs/start", json=run_body("run-1")).headers["etag"]
+        for value in (f"W/{etag}", "*", f'"999", {etag}', f'"998",W/{etag}',
+                      ", ".join([f'"{n}"' for n in range(1000, 1060)] + [etag])):
+            answer = http.get("/runs/run-1", headers={"If-None-Match": value})
+            assert answer.status_code == 304, (value, answer.text)
+            assert answer.headers["etag"] == etag
+        for value in ('"999"', 'W/"999", "1000"', etag.strip('"')):
+            assert http.get("/runs/run-1", headers={"If-None-Match": value}).status_code == 200
+
+
+def test_an_encoded_slash_in_the_path_is_422_and_reaches_no_endpoint(
+    server: LiveServer, tmp_path: Path,
+) -> None:
+    """The server decoded `%2F` before routing: `/runs/run-1%2Fphases%2FP1/update_status`
+    moved phase P1 of run-1, `/runs/run-1%2Fevents` answered run-1's events."""
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    for method, url, body in [
+        ("POST", "/runs/run-1%2Fphases%2FP1/update_status", {"state": "EXECUTING"}),
+        ("POST", "/runs/run-1%2fphases%2fP1/update_status", {"state": "EXECUTING"}),
+        ("GET", "/runs/run-1%2Fevents", None),
+        ("GET", "/runs/..%2Fx", None),
+    ]:
+        refused = _refused_without_trace(server, tmp_path, method, url, 422, json=body)
+        assert refused["field"] == "path" and "%2F" in refused["detail"]
+    with server.client() as http:
+        assert http.get("/runs/run-1").json()["phases"][0]["state"] == "QUEUED"
+
+
+def test_a_member_named_twice_in_a_body_is_422(server: LiveServer, tmp_path: Path) -> None:
+    """`{"state": "SKIPPED", "state": "EXECUTING"}` moved the phase to EXECUTING (the last
+    one counted; a proxy checking the first would have passed SKIPPED)."""
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+    twice = b'{"state": "SKIPPED", "state": "EXECUTING"}'
+    refused = _refused_without_trace(server, tmp_path, "POST",
+                                     "/runs/run-1/phases/P1/update_status", 422,
+                                     content=twice,
+                                     headers={"content-type": "application/json"})
+    assert refused["field"] == "body" and "'state' is given twice" in str(refused["detail"])
+    nested = json.dumps(run_body("run-2")).replace('"run_id": "run-2"',
+                                                   '"run_id": "run-2", "run_id": "run-3"')
+    _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
+                           content=nested.encode(),
+                           headers={"content-type": "application/json"})
+
+
+def test_head_is_answered_as_get_without_a_body(server: LiveServer) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1")).raise_for_status()
+        for url in ("/health", "/runs", "/runs/run-1"):
+            head, get = http.head(url), http.get(url)
+            assert head.status_code == 200 and head.content == b"", url
+            assert head.headers["content-type"] == get.headers["content-type"], url
+        assert http.head("/runs/nope").status_code == 404
+
+
 def test_openapi_describes_every_endpoint(server: LiveServer) -> None:
     with server.client() as http:
         spec = http.get("/openapi.json").json()
@@ -464,6 +524,19 @@ def test_openapi_describes_every_endpoint(server: LiveServer) -> None:
         "/runs/{run_id}/integration_status", "/runs/{run_id}/strategy", "/strategy/dry_run"}
     run_id = spec["components"]["schemas"]["RunFields"]["properties"]["run_id"]
     assert run_id["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+    # every error answer is documented with its body (a 422 raised by Autopack, a 404 of
+    # the event log and 413s were answered but not described)
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            answers = operation["responses"]
+            assert "422" in answers and ("413" in answers) == (method == "post"), path
+            assert "404" in answers or "{run_id}" not in path, path
+            for code, answer in answers.items():
+                if code.startswith("4"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    assert "ErrorOut" in json.dumps(schema), (path, code)
+    events = spec["paths"]["/runs/{run_id}/events"]["get"]["responses"]
+    assert "404" in events
 
 
 @pytest.mark.parametrize("host", ["attacker.example", "attacker.example:8000",

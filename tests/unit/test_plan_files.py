@@ -113,6 +113,11 @@ def test_json_and_yaml_run_specs(tmp_path: Path) -> None:
         load_plan(astray)
     assert refused.value.where == f"{astray}: $.phases[0].tier_id"
     assert refused.value.message == "unknown tier 'T9'"
+    twice = _write(tmp_path, json_text.replace('"run_id": "j1"',
+                                               '"run_id": "j1", "run_id": "j3"'), "twice.json")
+    with pytest.raises(PlanError, match="'run_id' is given twice") as refused:
+        load_plan(twice)  # as YAML's duplicate keys are
+    assert refused.value.where == str(twice)
     with pytest.raises(PlanError, match=r"a plan is a \.md"):
         load_plan(_write(tmp_path, "x", "plan.txt"))
 

@@ -15,6 +15,8 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from autopack import __version__
 from autopack.api.limits import BodySizeLimit
+from autopack.api.openapi import openapi_document
+from autopack.api.request_rules import RequestRules
 from autopack.api.routers import health, issues, runs, strategy
 from autopack.api.run_cache import RunBodyCache
 from autopack.db.database import DatabaseUnavailable
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestRules)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts,
                        www_redirect=False)
     app.add_exception_handler(AutopackError, _autopack_error)
@@ -123,4 +126,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(runs.router)
     app.include_router(issues.router)
     app.include_router(strategy.router)
+    app.openapi = lambda: openapi_document(app)  # type: ignore[method-assign]
     return app

@@ -3,7 +3,8 @@
 FastAPI answers a body that is not JSON with a 422 naming the position, but a body that
 is not UTF-8, nests too deeply for the parser, or holds an integer of more digits than
 the interpreter converts, with a 400 that says only "There was an error parsing the
-body". Here these become JSON errors, so they get the same 422.
+body". Here these become JSON errors, so they get the same 422, as does an object
+naming a member twice (readers disagree on which one counts).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+
+from autopack.plan.jsonfile import DuplicateKey, unique_keys
 
 
 class JsonTextRequest(Request):
@@ -28,11 +31,13 @@ class JsonTextRequest(Request):
                 raise json.JSONDecodeError(
                     f"the body is not UTF-8 (byte {exc.start})", "", exc.start) from None
             try:
-                self._json = json.loads(text)
+                self._json = json.loads(text, object_pairs_hook=unique_keys)
             except json.JSONDecodeError:
                 raise
             except RecursionError:
                 raise json.JSONDecodeError("the body is nested too deeply", "", 0) from None
+            except DuplicateKey as exc:
+                raise json.JSONDecodeError(str(exc), "", 0) from None
             except ValueError as exc:  # a number past the interpreter's digit limit
                 raise json.JSONDecodeError(f"the body holds an unreadable value: {exc}",
                                            "", 0) from None

@@ -192,3 +192,30 @@ class Health(BaseModel):
 
     status: str
     version: str
+
+
+class ErrorOut(BaseModel):
+    """An error: what is wrong in a sentence; a 422's `field` (None for a safety refusal
+    about no field); a refused move's `current` state, `target` and `allowed` moves."""
+
+    detail: str
+    field: str | None = None
+    current: str | None = None
+    target: str | None = None
+    allowed: list[str] | None = None
+
+
+class ProblemOut(BaseModel):
+    """One problem of a request that does not fit its schema."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+
+
+class RequestErrorOut(BaseModel):
+    """A 422 for a request that does not fit its schema: every problem with its `loc`,
+    and the first one's `field` (as a dotted path)."""
+
+    detail: list[ProblemOut]
+    field: str | None

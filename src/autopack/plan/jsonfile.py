@@ -8,7 +8,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,6 +16,21 @@ from autopack.domain.errors import InvalidInput
 from autopack.domain.problems import Location, dotted, problems
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class DuplicateKey(ValueError):
+    """A JSON object names one member twice."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members (`object_pairs_hook`), refusing a name given twice: which
+    of the two counts is up to each reader (the last, here; the first, elsewhere)."""
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(f"the key {key!r} is given twice in one object")
+        found[key] = value
+    return found
 
 
 def json_path(location: Location) -> str:
@@ -71,11 +86,13 @@ def load(model: type[Model], path: Path, what: str, error: type[InvalidInput],
     `strict` as for `validate`)."""
     text = read_text(path, what, error)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         raise error(f"{path}:{exc.lineno}:{exc.colno}", f"malformed JSON: {exc.msg}") from None
     except RecursionError:
         raise error(str(path), f"the {what} is nested too deeply to read") from None
+    except DuplicateKey as exc:
+        raise error(str(path), str(exc)) from None
     except ValueError as exc:  # an integer past the interpreter's digit limit
         raise error(str(path), f"the {what} holds an unreadable value: {exc}") from None
     return validate(model, data, str(path), error, strict)

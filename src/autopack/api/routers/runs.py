@@ -137,11 +137,11 @@ def list_runs(
                        404: {"description": "unknown run"}})
 def get_run(
     run_id: RunId, supervisor: SupervisorDep, cache: RunCacheDep,
-    if_none_match: Annotated[str | None, Header(max_length=200)] = None,
+    if_none_match: Annotated[str | None, Header(max_length=8_192)] = None,
 ) -> Response:
     """A run with its tiers and phases. The ETag is the run's version."""
     version = supervisor.run_version(run_id)
-    if if_none_match == f'"{version}"':
+    if if_none_match is not None and _matches(if_none_match, f'"{version}"'):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED,
                         headers={"ETag": f'"{version}"'})
     body = cache.get(run_id, version)
@@ -149,6 +149,14 @@ def get_run(
         view = supervisor.get_run(run_id)
         version, body = view.run.version, _serialize(view, cache)
     return _run_response(body, version)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """Whether an If-None-Match value matches `etag` (RFC 9110 §13.1.2: `*`, or a list of
+    entity tags compared weakly, `W/"1"` matching `"1"`)."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
 @router.get("/{run_id}/events", response_model=list[EventOut])
