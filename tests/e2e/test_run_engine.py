@@ -299,6 +299,26 @@ def test_a_green_last_phase_over_the_run_cap_still_ends_in_budget_exhausted(
     assert git(repo, "rev-list", "--count", "main..autopack/integration/lavish") == "1"
 
 
+def test_a_last_phase_past_the_minor_issue_total_ends_in_budget_exhausted(
+    tmp_path: Path,
+) -> None:
+    """SPEC §9: exceeding max_minor_issues_total fails the run; checked only before the
+    next step, a last phase past it ended DONE_SUCCESS."""
+    repo = project(tmp_path, '[gate]\nstatic_checks = ["false", "exit 3", "exit 4", '
+                             '"exit 5"]\n')  # 4 minor issues, 3 allowed for one phase
+    done = run(tmp_path, repo, """\
+        # Plan: Minors
+        ## Tier T1: Code
+        ### Phase P1: Small change
+        - category: feature_scaffolding
+        - command: true
+        """)
+    doc = json.loads(done.stdout)
+    assert (done.returncode, doc["state"]) == (1, "DONE_FAILED_BUDGET_EXHAUSTED"), done.stdout
+    failure = json.loads((repo / ".autonomous_runs/minors/incident/failure.json").read_text())
+    assert "4 minor issues exceed max_minor_issues_total 3" in failure["detail"]
+
+
 def test_no_auto_apply_needs_an_auditor_approval(tmp_path: Path) -> None:
     approve = script(tmp_path, "approve.py", """
         import json, sys
@@ -401,8 +421,21 @@ def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
     done = run(tmp_path / "critical", repo, plan, "--safety-profile", "safety_critical")
     doc = json.loads(done.stdout)
     assert (done.returncode, doc["state"]) == (1, "DONE_FAILED_REQUIRES_HUMAN_REVIEW")
-    assert [p["state"] for p in doc["phases"]] == ["COMPLETE", "SKIPPED"]
+    # decided before the tier's last phase is committed (completing a run's last phase
+    # ends it in DONE_SUCCESS): its green work waits for a person in the incident pack
+    assert [p["state"] for p in doc["phases"]] == ["FAILED", "SKIPPED"]
     assert doc["tiers"][0]["cleanliness"] == "not_clean"
+    # the last tier alike: it ended DONE_SUCCESS (and `run --json` printed an illegal
+    # transition error instead of the run)
+    (tmp_path / "last").mkdir()
+    repo = project(tmp_path / "last", checks)
+    one_tier = plan.split("        ## Tier T2")[0]
+    last = run(tmp_path / "last", repo, one_tier, "--safety-profile", "safety_critical")
+    ended = json.loads(last.stdout)
+    assert (last.returncode, ended["state"]) == (1, "DONE_FAILED_REQUIRES_HUMAN_REVIEW"), \
+        last.stdout
+    assert ended["promotion_eligible_to_main"] is False
+    assert (repo / ".autonomous_runs/careful/incident/failure.json").is_file()
     (tmp_path / "normal").mkdir()
     repo = project(tmp_path / "normal", checks)
     relaxed = json.loads(run(tmp_path / "normal", repo, plan).stdout)

@@ -160,7 +160,6 @@ class Engine:
                 failure = Failure("POLICY_VIOLATION", str(exc))
             if failure is None:
                 crash_point("phase_complete")
-                failure = self._tier_policy(run_id, phase.tier_id)
             if failure is not None:
                 ended = self.sup.fail_run(run_id, failure.reason, failure.detail, ACTOR)
                 if self.options.on_step is not None:
@@ -288,11 +287,16 @@ class Engine:
 
     def _complete(self, run_id: str, phase_id: str, number: int) -> Failure | None:
         """Commit a ready attempt as the phase's snapshot and complete the phase; unless
-        the run went over its token cap or duration on the way (SPEC §9: exceeding either
-        fails the run, also when it was the last phase that did)."""
+        the run went over a cap on the way (SPEC §9: exceeding one fails the run), or the
+        phase is its tier's last and the tier ends not_clean under safety_critical (SPEC
+        §4). Both are decided before the snapshot: completing a run's last phase ends the
+        run in DONE_SUCCESS, which nothing may turn into a failure afterwards."""
         over = self._run_over_budget(run_id)
         if over is not None:
             return Failure("BUDGET_EXHAUSTED", over, final=True)
+        held = self._tier_policy(run_id, phase_id)
+        if held is not None:
+            return held
         tokens = self.sup.get_run(run_id).phase(phase_id).tokens_used
         self.sup.apply.snapshot(run_id, phase_id, number, tokens)
         crash_point("snapshot_recorded")
@@ -300,11 +304,14 @@ class Engine:
         return None
 
     def _run_over_budget(self, run_id: str) -> str | None:
-        """Why the run has exceeded its token cap or duration, or None."""
+        """Why the run has exceeded its token cap, duration or minor-issue total, or None."""
         run = self.sup.get_run(run_id).run
         minutes = _minutes_since(run.created_at)
         if run.tokens_used > run.token_cap:
             return f"run tokens {run.tokens_used} exceed the cap {run.token_cap}"
+        if run.minor_issues_count > run.max_minor_issues_total:
+            return (f"{run.minor_issues_count} minor issues exceed max_minor_issues_total "
+                    f"{run.max_minor_issues_total}")
         if minutes > run.max_duration_minutes:
             return (f"{minutes:.2f} minutes exceed max_duration_minutes "
                     f"{run.max_duration_minutes}")
@@ -411,12 +418,14 @@ class Engine:
         crash_point("reviewed")
         return verdict
 
-    def _tier_policy(self, run_id: str, tier_id: str) -> Failure | None:
-        """After a tier's last phase: under `safety_critical` a not_clean tier fails the run
-        as requiring human review (SPEC §4); otherwise tier summaries do not block."""
+    def _tier_policy(self, run_id: str, phase_id: str) -> Failure | None:
+        """Before a tier's last phase completes: under `safety_critical` a not_clean tier
+        fails the run as requiring human review (SPEC §4); otherwise tier summaries do
+        not block."""
         view = self.sup.get_run(run_id)
+        tier_id = view.phase(phase_id).tier_id
         if any(not PhaseState(p.state).is_terminal for p in view.phases
-               if p.tier_id == tier_id):
+               if p.tier_id == tier_id and p.phase_id != phase_id):
             return None
         flags = tier_flags(view.tier(tier_id))
         if flags and view.run.safety_profile == SafetyProfile.SAFETY_CRITICAL.value:
