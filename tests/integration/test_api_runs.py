@@ -232,6 +232,18 @@ def test_more_phases_than_max_phases_is_422(server: LiveServer, tmp_path: Path) 
     assert detail["field"] == "phases" and "max_phases=2" in detail["detail"]
 
 
+def test_a_single_tier_run_of_several_tiers_is_422(server: LiveServer,
+                                                   tmp_path: Path) -> None:
+    """SPEC §4: a single_tier run handles one tier (its own strategy said to split it,
+    and it was started whole)."""
+    body = run_body("run-1", run_scope="single_tier")
+    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422, json=body)
+    assert detail["field"] == "tiers" and "run-1-1, run-1-2" in detail["detail"]
+    with server.client() as http:
+        one = run_body("run-1", tiers=1, phases_per_tier=(2,), run_scope="single_tier")
+        assert http.post("/runs/start", json=one).status_code == 201
+
+
 def test_body_over_the_limit_is_413(server: LiveServer, tmp_path: Path) -> None:
     body = run_body("run-1")
     body["phases"][0]["description"] = "d" * (1024 * 1024)  # type: ignore[index]

@@ -182,6 +182,11 @@ def create_run(
             "phases", f"{len(strategy['phases'])} phases exceed max_phases="
             f"{caps['max_phases']}; split the plan into several runs by tier: {parts}"
         )
+    if strategy["run_scope"] == "single_tier" and len(spec.tiers) > 1:
+        parts = ", ".join(p["run_id"] for p in strategy["split"])
+        raise InvalidInput(
+            "tiers", f"a single_tier run handles one tier, not {len(spec.tiers)}; start "
+            f"each tier as a run of its own: {parts}")
     try:
         conn.execute(insert(_RUNS).values(
             run_id=fields.run_id, project_id=fields.project_id, project_run_seq=seq,
