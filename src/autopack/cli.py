@@ -184,10 +184,11 @@ def list_runs(
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
-    table = Table("run", "state", "failure", "profile", "scope", "tokens", "CI runs", "created")
+    table = Table("run", "state", "failure", "debt", "profile", "scope", "tokens", "CI runs",
+                  "created")
     for r in rows:
-        table.add_row(r.run_id, r.state.value, r.failure_reason or "", r.safety_profile,
-                      r.run_scope, str(r.tokens_used), str(r.ci_runs_used),
+        table.add_row(r.run_id, r.state.value, r.failure_reason or "", r.debt_status,
+                      r.safety_profile, r.run_scope, str(r.tokens_used), str(r.ci_runs_used),
                       r.created_at.strftime("%Y-%m-%d %H:%M:%S"))
     out.print(table if rows else "no runs")
 
@@ -656,7 +657,8 @@ app.add_typer(strategy_app, name="strategy")
 @strategy_app.command("dry-run")
 def strategy_dry_run(
     plan: Annotated[Path | None, typer.Option(
-        "--plan", help="comprehensive_plan.md, or a JSON/YAML run spec.")] = None,
+        "--plan", help="comprehensive_plan.md (the default: the one in the current "
+        "folder), or a JSON/YAML run spec.")] = None,
     run_id: Annotated[str | None, typer.Option(
         "--run-id", help="The run id (markdown plans: default from the title).")] = None,
     ruleset: Annotated[Path | None, typer.Option(
@@ -666,7 +668,10 @@ def strategy_dry_run(
 ) -> None:
     """Compile the strategy a plan would get, without starting anything."""
     if plan is None:
-        raise InvalidInput("--plan", "name the plan file (markdown, JSON or YAML)")
+        plan = Path("comprehensive_plan.md")
+        if not plan.exists():
+            raise InvalidInput("--plan", "there is no comprehensive_plan.md here: name the "
+                               "plan file (markdown, JSON or YAML)")
     loaded = load_plan(plan, run_id)
     spec = loaded.spec
     try:  # a plan is for `autopack run`: what git cannot name is refused as it would be

@@ -436,6 +436,9 @@ def test_a_not_clean_tier_fails_a_safety_critical_run_but_not_a_normal_one(
         last.stdout
     assert ended["promotion_eligible_to_main"] is False
     assert (repo / ".autonomous_runs/careful/incident/failure.json").is_file()
+    # SPEC §10: the tier summary names its cleanliness and flags
+    summary = (repo / ".autonomous_runs/careful/tiers/tier_00_code.md").read_text()
+    assert "| cleanliness | `not_clean`: tier failed; 3 minor issues, 1 tolerated |" in summary
     (tmp_path / "normal").mkdir()
     repo = project(tmp_path / "normal", checks)
     relaxed = json.loads(run(tmp_path / "normal", repo, plan).stdout)

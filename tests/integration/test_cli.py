@@ -39,6 +39,8 @@ def test_status_and_runs_read_what_the_api_wrote(server: LiveServer, tmp_path: P
         "PHASE_EXECUTION", 7, "EXECUTING")
     listing = _cli("runs", "--json", env=env, cwd=tmp_path)
     assert [r["run_id"] for r in json.loads(listing.stdout)] == ["run-1"]
+    table = _cli("runs", env=env, cwd=tmp_path).stdout  # SPEC §11: debt status listed
+    assert "debt" in table and "clean" in table.split("run-1")[1]
     human = _cli("status", "run-1", env=env, cwd=tmp_path)
     assert "PHASE_EXECUTION" in human.stdout and "P1" in human.stdout
     # names are shown as written, not read as markup (`[/bold]` was a MarkupError)

@@ -154,6 +154,8 @@ def test_cli_dry_run_of_a_markdown_plan(tmp_path: Path) -> None:
     assert doc["run_id"] == "shop-auth"
     assert (doc["phases"][0]["task_category"], doc["phases"][0]["allowed_scope"]) == (
         "security_auth", ["src/auth/"])
+    default = _cli("strategy", "dry-run", "--json", cwd=tmp_path, env=env)  # the folder's own
+    assert default.returncode == 0 and json.loads(default.stdout) == doc, default.stderr
     plan.write_text("# Plan: Shop\n## Tier AUTH: Auth\n### Phase login: Login\n- colour: red\n")
     bad = _cli("strategy", "dry-run", "--plan", str(plan), cwd=tmp_path, env=env)
     assert bad.returncode == 2 and f"{plan}:4: unknown metadata key 'colour'" in bad.stderr

@@ -85,7 +85,9 @@ def summary_document(view: RunView) -> dict[str, Any]:
 def render_tier(view: RunView, tier_id: str) -> str:
     """`tiers/tier_NN_name.md`."""
     phases = [p for p in view.phases if p.tier_id == tier_id]
-    return _TIER.render(run=view.run, tier=view.tier(tier_id), phases=phases)
+    tier = view.tier(tier_id)
+    return _TIER.render(run=view.run, tier=tier, phases=phases,
+                        cleanliness=tier_cleanliness(tier).value, flags=tier_flags(tier))
 
 
 def render_phase(view: RunView, phase_id: str) -> str:
