@@ -163,6 +163,33 @@ def test_a_persistently_failing_test_ends_in_build_failure(tmp_path: Path) -> No
                "--", ":!.autonomous_runs") == ""
 
 
+def test_ci_is_retried_no_more_than_the_phases_planned_ci_max_attempts(
+    tmp_path: Path,
+) -> None:
+    """The strategy's per-phase `ci_max_attempts` (lower for high-risk work, or set by a
+    ruleset) was ignored: every attempt ran CI `[ci] max_attempts` times."""
+    repo = project(tmp_path, '[budgets.tier]\nci_runs_per_phase = 10\n'
+                             '[project]\nruleset = "rules.json"\n')
+    (repo / "rules.json").write_text(json.dumps(
+        {"categories": {"feature_scaffolding": {"ci_max_attempts": 1}}}))
+    git(repo, "add", "rules.json")
+    git(repo, "commit", "-qm", "ruleset")
+    breaks = script(tmp_path, "break.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
+        """)
+    done = run(tmp_path, repo, f"""\
+        # Plan: Once
+        ## Tier T1: Code
+        ### Phase P1: Break addition
+        - category: feature_scaffolding
+        - command: {breaks}
+        """)
+    doc = json.loads(done.stdout)
+    assert (done.returncode, doc["failure_reason"]) == (1, "BUILD_FAILURE"), done.stdout
+    assert (doc["phases"][0]["attempts"], doc["ci_runs_used"]) == (3, 3)  # not 3 x 2
+
+
 def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path) -> None:
     repo = project(tmp_path)  # 1 phase: ci_run_cap 2, spent by the first attempt's 2 runs
     breaks = script(tmp_path, "break.py", """

@@ -154,8 +154,16 @@ def test_cli_dry_run_of_a_markdown_plan(tmp_path: Path) -> None:
     assert doc["run_id"] == "shop-auth"
     assert (doc["phases"][0]["task_category"], doc["phases"][0]["allowed_scope"]) == (
         "security_auth", ["src/auth/"])
+    plan.write_text("# Plan: Docs\n## Tier D: Docs\n### Phase readme: Readme\n"
+                    "- category: docs\n- ci_profile: strict\n")  # was parsed, then dropped
+    asked = json.loads(_cli("strategy", "dry-run", "--plan", str(plan), "--json",
+                            cwd=tmp_path, env=env).stdout)["phases"][0]
+    assert asked["ci_profile"] == "strict"
+    assert {"field": "ci_profile", "source": "plan"} in [
+        {k: r[k] for k in ("field", "source")} for r in asked["reasons"]]
     default = _cli("strategy", "dry-run", "--json", cwd=tmp_path, env=env)  # the folder's own
-    assert default.returncode == 0 and json.loads(default.stdout) == doc, default.stderr
+    named = _cli("strategy", "dry-run", "--plan", str(plan), "--json", cwd=tmp_path, env=env)
+    assert default.returncode == 0 and default.stdout == named.stdout, default.stderr
     plan.write_text("# Plan: Shop\n## Tier AUTH: Auth\n### Phase login: Login\n- colour: red\n")
     bad = _cli("strategy", "dry-run", "--plan", str(plan), cwd=tmp_path, env=env)
     assert bad.returncode == 2 and f"{plan}:4: unknown metadata key 'colour'" in bad.stderr

@@ -35,7 +35,7 @@ HEADING = re.compile(r"^#{1,3}\s")
 KEYS = ("category", "complexity", "builder_mode", "scope", "ci_profile", "command", "patch",
         "acceptance")
 _SPEC_FIELD = {"category": "task_category", "complexity": "complexity",
-               "builder_mode": "builder_mode", "scope": "scope"}
+               "builder_mode": "builder_mode", "scope": "scope", "ci_profile": "ci_profile"}
 
 
 @dataclass

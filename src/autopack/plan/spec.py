@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 
@@ -109,6 +109,8 @@ class PhaseSpec(_Strict):
     task_category: TaskCategory | None = None
     complexity: Complexity | None = None
     builder_mode: BuilderMode | None = None
+    ci_profile: Literal["normal", "strict"] | None = None
+    """`strict` asks for the strict CI profile; a phase the defaults make strict stays so."""
     scope: list[ScopeEntry] | None = Field(None, max_length=1_000)
     """Paths the phase may change; None: the whole repository."""
     command: Annotated[str, Field(min_length=1, max_length=4_000), NoNul] | None = None

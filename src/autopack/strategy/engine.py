@@ -210,6 +210,8 @@ def _phase(p: PhaseSpec, rules: Ruleset, budgets: BudgetDefaults, stage: int, cr
     profile, why_ci = d.ci_profile_for(high_risk, complexity if stage >= 1 else Complexity.LOW,
                                        critical)
     v.set("ci_profile", profile, why_ci)
+    if p.ci_profile == "strict":  # a plan may ask for more CI, never for less
+        v.set("ci_profile", CiProfile.STRICT, "plan")
     v.set("auditor_profile", None, "none needed")
     v.set("auto_apply", not high_risk,
           "no auto-apply for high-risk work (SPEC §6)" if high_risk else "default")

@@ -328,7 +328,7 @@ class GovernedApply:
         planned = next(p for p in strategy["phases"] if p["phase_id"] == phase_id)
         return self.verifier.run_ci(view, phase, attempt, self._repo_git(view),
                                     planned["ci_profile"], planned["high_risk"],
-                                    outcome_if_green)
+                                    planned["ci_max_attempts"], outcome_if_green)
 
     # -- snapshots ---------------------------------------------------------------------
 

@@ -108,12 +108,14 @@ class Verifier:
                                          attempt.number, "static_check", ran)
         return found
 
-    def run_ci(self, view: RunView, phase: Any, attempt: Attempt, git: Git,
-               profile: str, high_risk: bool, outcome_if_green: str) -> PreflightResult:
-        """The preflight gate in the attempt's worktree; CI runs counted and the attempt's
-        outcome (`outcome_if_green`, else `failed`) set in one transaction; issues
-        recorded."""
+    def run_ci(self, view: RunView, phase: Any, attempt: Attempt, git: Git, profile: str,
+               high_risk: bool, max_attempts: int, outcome_if_green: str) -> PreflightResult:
+        """The preflight gate in the attempt's worktree, retried up to the smaller of the
+        project's `[ci] max_attempts` and the phase's planned `ci_max_attempts`; CI runs
+        counted and the attempt's outcome (`outcome_if_green`, else `failed`) set in one
+        transaction; issues recorded."""
         ci, _gate = project_config(git, view.run.base_commit)
+        ci = ci.model_copy(update={"max_attempts": min(ci.max_attempts, max_attempts)})
         if profile not in ci.profiles:
             profile = "strict" if "strict" in ci.profiles else sorted(ci.profiles)[0]
         tier = view.tier(phase.tier_id)
