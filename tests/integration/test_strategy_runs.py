@@ -224,3 +224,33 @@ def test_a_ruleset_at_every_limit_gives_runs_the_database_stores(server: LiveSer
         run = http.get("/runs/big").json()
     assert run["token_cap"] == 10**12
     assert run["tiers"][0]["token_cap"] == 1000 * 25 * 10**9
+
+
+def test_issues_are_graded_as_the_runs_strategy_says(server: LiveServer,
+                                                     tmp_path: Path) -> None:
+    """`severity_upgrades` (the ruleset's, and major for high-risk issue categories, SPEC
+    §6) were written into the strategy and never applied; at adoption stage 0 every issue
+    is minor (SPEC §11)."""
+    ruleset = tmp_path / "project_ruleset_v1.json"
+    ruleset.write_text(json.dumps({"severity_upgrades": {"flaky_test": "major"}}))
+    server.settings.ruleset = ruleset
+
+    def record(run_id: str, key: str, category: str, severity: str) -> dict[str, object]:
+        answer = http.post(f"/runs/{run_id}/phases/P1/record_issue", json={
+            "issue_key": key, "severity": severity, "source": "ci", "category": category})
+        assert answer.status_code == 200, answer.text
+        return answer.json()  # type: ignore[no-any-return]
+
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("graded")).raise_for_status()
+        assert record("graded", "flaky_x", "flaky_test", "minor")["effective_severity"] == \
+            "major"
+        assert record("graded", "contract_x", "schema_contract_change",
+                      "minor")["effective_severity"] == "major"
+        assert record("graded", "lint_x", "lint", "minor")["effective_severity"] == "minor"
+        assert http.get("/runs/graded").json()["major_issues_count"] == 2
+        ruleset.write_text(json.dumps({"adoption_stage": 0}))
+        http.post("/runs/start", json=run_body("stage0")).raise_for_status()
+        assert record("stage0", "crash_x", "ci_command_failure",
+                      "major")["effective_severity"] == "minor"
+        assert http.get("/runs/stage0").json()["major_issues_count"] == 0

@@ -7,6 +7,7 @@ repeat of a key can only add to `occurrence_count`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,8 +32,9 @@ from autopack.issues.rules import (
 )
 
 _RUNS, _TIERS, _PHASES = (Base.metadata.tables[t] for t in ("runs", "tiers", "phases"))
-_ISSUES, _ISSUE_PHASES, _BACKLOG, _PROJECTS = (
-    Base.metadata.tables[t] for t in ("issues", "issue_phases", "backlog", "projects")
+_ISSUES, _ISSUE_PHASES, _BACKLOG, _PROJECTS, _STRATEGIES = (
+    Base.metadata.tables[t] for t in ("issues", "issue_phases", "backlog", "projects",
+                                      "strategies")
 )
 MAX_EVIDENCE = 20
 
@@ -126,7 +128,8 @@ def record_in_locked_run(conn: Connection, run: Any, phase: Any,
     """Record into a run whose row the caller has locked; counts are refreshed by the caller."""
     key, run_id = report.issue_key, run.run_id
     backlog_status = _touch_backlog(conn, run, phase, report, now)
-    effective = effective_severity(report.severity, backlog_status)
+    effective = _graded(conn, run_id, report.category,
+                        effective_severity(report.severity, backlog_status))
     issue = conn.execute(
         select(_ISSUES).where(_ISSUES.c.run_id == run_id, _ISSUES.c.issue_key == key)
     ).one_or_none()
@@ -154,6 +157,19 @@ def record_in_locked_run(conn: Connection, run: Any, phase: Any,
     in_phase = _touch_issue_phase(conn, run_id, phase, report, now)
     return RecordedIssue(run_id, phase.phase_id, key, severity.value, effective.value,
                          occurrences, in_phase, issue is None)
+
+
+def _graded(conn: Connection, run_id: str, category: str, severity: Severity) -> Severity:
+    """`severity` as the run's frozen strategy grades issues of `category`: raised by its
+    `severity_upgrades` (high-risk issue categories, the ruleset's), or minor whatever it
+    was at adoption stage 0 ("all issues minor")."""
+    document = conn.execute(select(_STRATEGIES.c.document)
+                            .where(_STRATEGIES.c.run_id == run_id)).scalar_one()
+    policy = json.loads(document)["issues"]
+    if policy["all_minor"]:
+        return Severity.MINOR
+    upgrade = policy["severity_upgrades"].get(category)
+    return severity if upgrade is None else worse(severity, Severity(upgrade))
 
 
 def _touch_issue_phase(conn: Connection, run_id: str, phase: Any, report: IssueReport,
