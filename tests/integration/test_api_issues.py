@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from autopack.domain.budgets import BudgetDefaults, RunBudgetDefaults
 from autopack.supervisor.service import Supervisor
 from tests.conftest import LiveServer, run_body
 from tests.integration.helpers import row_counts, tree
@@ -290,6 +291,8 @@ def test_a_count_adding_over_100_unkeyed_issues_is_422_and_changes_nothing(
 ) -> None:
     """Each placeholder is recorded like a keyed issue: one request of a huge count
     would hold the writer for minutes."""
+    server.settings.budgets = BudgetDefaults(  # room for them (past it the run fails)
+        run=RunBudgetDefaults(max_minor_issues_total=10_000))
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()
         http.post("/runs/run-1/phases/P1/update_status",

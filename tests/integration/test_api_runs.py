@@ -232,6 +232,34 @@ def test_more_phases_than_max_phases_is_422(server: LiveServer, tmp_path: Path) 
     assert detail["field"] == "phases" and "max_phases=2" in detail["detail"]
 
 
+def test_a_change_reported_past_the_runs_token_cap_ends_it_budget_exhausted(
+    server: LiveServer,
+) -> None:
+    """SPEC §9: exceeding a run cap fails the run. Changes reported through the API were
+    never checked: a run 5x over its cap finished DONE_SUCCESS, promotion-eligible."""
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1", token_cap=1000)).raise_for_status()
+        moved = http.post("/runs/run-1/phases/P1/update_status",
+                          json={"state": "EXECUTING", "tokens_used": 5000})
+        assert moved.status_code == 200, moved.text
+        assert (moved.json()["run_state"], moved.json()["state"]) == (
+            "DONE_FAILED_BUDGET_EXHAUSTED", "FAILED")
+        run = http.get("/runs/run-1").json()
+        assert [p["state"] for p in run["phases"]] == ["FAILED", "SKIPPED", "SKIPPED"]
+        assert (run["tokens_used"], run["promotion_eligible_to_main"]) == (5000, False)
+        # the last phase too: its completion no longer ends the run in success
+        http.post("/runs/start", json=run_body("run-2", tiers=1, phases_per_tier=(1,),
+                                               token_cap=1000)).raise_for_status()
+        for state, tokens in (("EXECUTING", 10), ("GATE", 10), ("CI_RUNNING", 10),
+                              ("COMPLETE", 1001)):
+            last = http.post("/runs/run-2/phases/P1/update_status",
+                             json={"state": state, "tokens_used": tokens})
+            assert last.status_code == 200, last.text
+        assert last.json()["run_state"] == "DONE_FAILED_BUDGET_EXHAUSTED"
+        events = http.get("/runs/run-2/events").json()
+        assert events[-1]["to_state"] == "DONE_FAILED_BUDGET_EXHAUSTED"
+
+
 def test_a_single_tier_run_of_several_tiers_is_422(server: LiveServer,
                                                    tmp_path: Path) -> None:
     """SPEC §4: a single_tier run handles one tier (its own strategy said to split it,

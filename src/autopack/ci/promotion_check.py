@@ -50,6 +50,8 @@ class RunSummary(BaseModel):
     state: RunState
     failure_reason: Literal[_REASONS] | None  # type: ignore[valid-type]
     debt_status: DebtStatus
+    tokens_used: Count
+    token_cap: Count
     tiers: list[TierSummary] = Field(min_length=1)  # every run has a tier
 
 

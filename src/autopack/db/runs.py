@@ -346,8 +346,12 @@ def update_phase_status(
                             [states[p.phase_id] for p in phases if p.tier_id == phase.tier_id],
                             token_delta, actor, now, events)
     tiers[phase.tier_id] = tier_state
+    _record_reported_counts(conn, run, phase, change, now)
+    # the engine checks its budgets before each step; a change reported from outside is
+    # checked here, before it could end the run in success (SPEC §9)
+    over = _over_run_budget(conn, run, token_delta, now) if external else None
     steps = run_steps_for(run_state, change.state, states.values(),
-                          tiers.values()) if moving else []
+                          tiers.values()) if moving and over is None else []
     new_run_state = run_state
     for step in steps:
         transition("run", run_id, new_run_state, step)
@@ -363,9 +367,33 @@ def update_phase_status(
     }), f"run {run_id!r}")
     if events:
         conn.execute(_ADD_EVENTS, events)
-    _record_reported_counts(conn, run, phase, change, now)
+    if over is not None:
+        finish_failed(conn, run_id, "BUDGET_EXHAUSTED", over, actor)
+        phase_state = PhaseState(conn.execute(_PHASE_STATES, {"run_id": run_id}).all()[
+            [p.phase_id for p in phases].index(phase_id)].state)
+        return PhaseStatusResult(run_id, phase_id, phase.tier_id, phase_state,
+                                 _tier_states(conn, run_id)[phase.tier_id],
+                                 RunState.DONE_FAILED_BUDGET_EXHAUSTED, moving)
     return PhaseStatusResult(run_id, phase_id, phase.tier_id, change.state, tier_state,
                              new_run_state, moving)
+
+
+def _over_run_budget(conn: Connection, run: Any, token_delta: int, now: datetime
+                     ) -> str | None:
+    """Why the run is past its token cap, minor-issue total or duration once a change
+    spending `token_delta` tokens is applied (its issue counts already are), or None."""
+    tokens = run.tokens_used + token_delta
+    minor = conn.execute(select(_RUNS.c.minor_issues_count)
+                         .where(_RUNS.c.run_id == run.run_id)).scalar_one()
+    minutes = (now - run.created_at).total_seconds() / 60
+    if tokens > run.token_cap:
+        return f"run tokens {tokens} exceed the cap {run.token_cap}"
+    if minor > run.max_minor_issues_total:
+        return (f"{minor} minor issues exceed max_minor_issues_total "
+                f"{run.max_minor_issues_total}")
+    if minutes > run.max_duration_minutes:
+        return f"{minutes:.2f} minutes exceed max_duration_minutes {run.max_duration_minutes}"
+    return None
 
 
 def _expect_one(result: Any, what: str) -> None:

@@ -57,6 +57,10 @@ class RunOutcome(Protocol):
     def failure_reason(self) -> str | None: ...
     @property
     def debt_status(self) -> str: ...
+    @property
+    def tokens_used(self) -> int: ...
+    @property
+    def token_cap(self) -> int: ...
 
 
 def tier_flags(tier: TierCounters) -> list[str]:
@@ -91,6 +95,8 @@ def promotion_blockers(run: RunOutcome, tiers: Iterable[TierCounters]) -> list[s
         reasons.append(f"budget failure: {run.failure_reason}")
     if run.debt_status == "excess_minor_issues":
         reasons.append("debt_status is excess_minor_issues")
+    if run.tokens_used > run.token_cap:  # however the run came to end in success
+        reasons.append(f"run tokens {run.tokens_used} exceed the cap {run.token_cap}")
     for tier in tiers:
         for flag in tier_flags(tier):
             reasons.append(f"tier {tier.tier_id} is not_clean: {flag}")
