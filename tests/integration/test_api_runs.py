@@ -258,6 +258,10 @@ def test_a_change_reported_past_the_runs_token_cap_ends_it_budget_exhausted(
         assert last.json()["run_state"] == "DONE_FAILED_BUDGET_EXHAUSTED"
         events = http.get("/runs/run-2/events").json()
         assert events[-1]["to_state"] == "DONE_FAILED_BUDGET_EXHAUSTED"
+        http.post("/runs/start", json=run_body("run-3")).raise_for_status()  # 9 allowed
+        minors = http.post("/runs/run-3/phases/P1/update_status",
+                           json={"state": "EXECUTING", "minor_issues_count": 10})
+        assert minors.json()["run_state"] == "DONE_FAILED_BUDGET_EXHAUSTED", minors.text
 
 
 def test_a_single_tier_run_of_several_tiers_is_422(server: LiveServer,

@@ -13,7 +13,8 @@ from autopack.domain.states import RunState
 _RUNS = Base.metadata.tables["runs"]
 _LOCK_RUN = (
     select(_RUNS.c.run_id, _RUNS.c.state, _RUNS.c.project_id, _RUNS.c.project_run_seq,
-           _RUNS.c.max_minor_issues_total, _RUNS.c.tokens_used, _RUNS.c.token_cap,
+           _RUNS.c.max_minor_issues_total, _RUNS.c.minor_issues_count,
+           _RUNS.c.tokens_used, _RUNS.c.token_cap,
            _RUNS.c.created_at, _RUNS.c.max_duration_minutes)
     .where(_RUNS.c.run_id == bindparam("run_id")).with_for_update()
 )

@@ -346,10 +346,10 @@ def update_phase_status(
                             [states[p.phase_id] for p in phases if p.tier_id == phase.tier_id],
                             token_delta, actor, now, events)
     tiers[phase.tier_id] = tier_state
-    _record_reported_counts(conn, run, phase, change, now)
+    recounted = _record_reported_counts(conn, run, phase, change, now)
     # the engine checks its budgets before each step; a change reported from outside is
     # checked here, before it could end the run in success (SPEC §9)
-    over = _over_run_budget(conn, run, token_delta, now) if external else None
+    over = _over_run_budget(conn, run, token_delta, recounted, now) if external else None
     steps = run_steps_for(run_state, change.state, states.values(),
                           tiers.values()) if moving and over is None else []
     new_run_state = run_state
@@ -378,13 +378,14 @@ def update_phase_status(
                              new_run_state, moving)
 
 
-def _over_run_budget(conn: Connection, run: Any, token_delta: int, now: datetime
-                     ) -> str | None:
+def _over_run_budget(conn: Connection, run: Any, token_delta: int, recounted: bool,
+                     now: datetime) -> str | None:
     """Why the run is past its token cap, minor-issue total or duration once a change
-    spending `token_delta` tokens is applied (its issue counts already are), or None."""
+    spending `token_delta` tokens is applied (its issues are: `recounted` when it added
+    some), or None."""
     tokens = run.tokens_used + token_delta
-    minor = conn.execute(select(_RUNS.c.minor_issues_count)
-                         .where(_RUNS.c.run_id == run.run_id)).scalar_one()
+    minor = run.minor_issues_count if not recounted else conn.execute(
+        select(_RUNS.c.minor_issues_count).where(_RUNS.c.run_id == run.run_id)).scalar_one()
     minutes = (now - run.created_at).total_seconds() / 60
     if tokens > run.token_cap:
         return f"run tokens {tokens} exceed the cap {run.token_cap}"
@@ -495,8 +496,9 @@ def _check_reported_counts(phase: Any, change: PhaseStatusUpdate) -> None:
 
 def _record_reported_counts(
     conn: Connection, run: Any, phase: Any, change: PhaseStatusUpdate, now: datetime
-) -> None:
-    """Issue counts reported without keys become placeholder issues, so none is dropped.
+) -> bool:
+    """Issue counts reported without keys become placeholder issues, so none is dropped;
+    True when some were recorded.
 
     Counts stay counts of distinct keys: placeholders only top the phase up to the
     reported number (`unspecified_minor__{phase_id}__{n}`).
@@ -515,6 +517,7 @@ def _record_reported_counts(
         issues.record_in_locked_run(conn, run, phase, report, now)
     if placeholders:
         issues.refresh_counts(conn, run, now)
+    return bool(placeholders)
 
 
 def _guarded_update(
