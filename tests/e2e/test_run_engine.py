@@ -190,6 +190,33 @@ def test_ci_is_retried_no_more_than_the_phases_planned_ci_max_attempts(
     assert (doc["phases"][0]["attempts"], doc["ci_runs_used"]) == (3, 3)  # not 3 x 2
 
 
+def test_builder_modes_cap_changes_only_from_adoption_stage_2(tmp_path: Path) -> None:
+    """SPEC §11: below stage 2 builder modes are labels; a `tweak_light` phase changing
+    three files was refused at stage 1 (too_many_files)."""
+    files = script(tmp_path, "three.py", """
+        from pathlib import Path
+        for name in ('a', 'b', 'c'):
+            Path(f'src/{name}.py').write_text(f'{name.upper()} = 1\\n')
+        """)
+    plan = f"""\
+        # Plan: Labels
+        ## Tier T1: Code
+        ### Phase P1: Three files
+        - category: feature_scaffolding
+        - builder_mode: tweak_light
+        - command: {files}
+        """
+    ended = {}
+    for stage in (1, 2):
+        (tmp_path / str(stage)).mkdir()
+        repo = project(tmp_path / str(stage), '[project]\nruleset = "rules.json"\n')
+        (repo / "rules.json").write_text(json.dumps({"adoption_stage": stage}))
+        git(repo, "add", "rules.json")
+        git(repo, "commit", "-qm", "ruleset")
+        ended[stage] = json.loads(run(tmp_path / str(stage), repo, plan).stdout)["state"]
+    assert ended == {1: "DONE_SUCCESS", 2: "DONE_FAILED_POLICY_VIOLATION"}
+
+
 def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path) -> None:
     repo = project(tmp_path)  # 1 phase: ci_run_cap 2, spent by the first attempt's 2 runs
     breaks = script(tmp_path, "break.py", """

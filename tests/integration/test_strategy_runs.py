@@ -254,3 +254,31 @@ def test_issues_are_graded_as_the_runs_strategy_says(server: LiveServer,
         assert record("stage0", "crash_x", "ci_command_failure",
                       "major")["effective_severity"] == "minor"
         assert http.get("/runs/stage0").json()["major_issues_count"] == 0
+
+
+def test_below_adoption_stage_2_promotion_blocks_on_the_run_state_only(
+    server: LiveServer, tmp_path: Path,
+) -> None:
+    """SPEC §11: full promotion blocking comes with stage 2; the strategy said
+    `run_state_only` for stages 0 and 1 while a not_clean tier still blocked."""
+    ruleset = tmp_path / "project_ruleset_v1.json"
+    eligible = {}
+    for stage in (1, 2):
+        ruleset.write_text(json.dumps({"adoption_stage": stage}))
+        server.settings.ruleset = ruleset
+        run_id = f"stage{stage}"
+        with server.client() as http:
+            http.post("/runs/start", json=run_body(run_id, tiers=1, phases_per_tier=(1,))
+                      ).raise_for_status()
+            for key in ("a", "b", "c"):  # 3 minor issues: 2 tolerated by the tier
+                http.post(f"/runs/{run_id}/phases/P1/record_issue", json={
+                    "issue_key": key, "severity": "minor", "source": "ci",
+                    "category": "lint"}).raise_for_status()
+            for state in ("EXECUTING", "GATE", "CI_RUNNING", "COMPLETE"):
+                http.post(f"/runs/{run_id}/phases/P1/update_status",
+                          json={"state": state}).raise_for_status()
+            run = http.get(f"/runs/{run_id}").json()
+        assert (run["state"], run["adoption_stage"]) == ("DONE_SUCCESS", stage)
+        assert run["tiers"][0]["cleanliness"] == "not_clean"
+        eligible[stage] = run["promotion_eligible_to_main"]
+    assert eligible == {1: True, 2: False}

@@ -167,7 +167,8 @@ def test_a_bad_run_id_option_is_named(tmp_path: Path, run_id: str) -> None:
 def test_a_run_summary_without_tiers_is_unreadable_not_eligible(tmp_path: Path) -> None:
     (tmp_path / "run_summary.json").write_text(
         '{"run_id": "r", "state": "DONE_SUCCESS", "failure_reason": null, '
-        '"debt_status": "clean", "tiers": []}')
+        '"debt_status": "clean", "tokens_used": 0, "token_cap": 10, "adoption_stage": 2, '
+        '"tiers": []}')
     with pytest.raises(InvalidInput, match=r"\$\.tiers"):
         check_run_dir(tmp_path)
 
@@ -177,7 +178,7 @@ _TIER = {"tier_id": "T1", "state": "COMPLETE", "tokens_used": 0, "token_cap": 10
          "major_issues_count": 0, "max_minor_issues_tolerated": 3,
          "max_major_issues_tolerated": 0}
 _RUN = {"run_id": "r", "state": "DONE_SUCCESS", "failure_reason": None,
-        "debt_status": "clean"}
+        "debt_status": "clean", "tokens_used": 0, "token_cap": 10, "adoption_stage": 2}
 
 
 @pytest.mark.parametrize(("run", "tier", "where"), [
@@ -186,6 +187,7 @@ _RUN = {"run_id": "r", "state": "DONE_SUCCESS", "failure_reason": None,
     ({"failure_reason": "BORED"}, {}, "$.failure_reason"),
     ({}, {"major_issues_count": -3}, "$.tiers[0].major_issues_count"),
     ({}, {"state": "SHINY"}, "$.tiers[0].state"),
+    ({"tokens_used": -1}, {}, "$.tokens_used"),
 ])
 def test_a_run_summary_no_run_could_have_written_is_unreadable(
     tmp_path: Path, run: dict, tier: dict, where: str,
@@ -201,6 +203,9 @@ def test_a_run_summary_no_run_could_have_written_is_unreadable(
 def test_a_well_formed_run_summary_is_still_eligible(tmp_path: Path) -> None:
     (tmp_path / "run_summary.json").write_text(json.dumps({**_RUN, "tiers": [_TIER]}))
     assert check_run_dir(tmp_path)[1] == []
+    (tmp_path / "run_summary.json").write_text(json.dumps(  # a run over its token cap
+        {**_RUN, "tokens_used": 11, "tiers": [_TIER]}))
+    assert check_run_dir(tmp_path)[1] == ["run tokens 11 exceed the cap 10"]
 
 
 @pytest.mark.parametrize("name", ["plan.md", "plan.json", "plan.yaml"])

@@ -210,10 +210,13 @@ def test_adoption_stages() -> None:
     assert [p["task_category"] for p in stage1["phases"]] == ["security_auth", "schema_change"]
     assert [p["auditor_profile"] for p in stage1["phases"]] == [None, None]
     assert stage1["run"]["promotion_blocking"] == "run_state_only"
+    # builder modes are labels below stage 2: the gate's general limits apply
+    assert [p["max_files"] for p in stage1["phases"]] == [None, None]
     stage2 = compile_(spec)
     assert [p["auditor_profile"] for p in stage2["phases"]] == ["security_review",
                                                                "schema_review"]
     assert stage2["run"]["promotion_blocking"] == "full"
+    assert all(isinstance(p["max_files"], int) for p in stage2["phases"])
 
 
 @pytest.mark.parametrize(("fields", "category", "why"), [

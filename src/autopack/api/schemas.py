@@ -77,6 +77,7 @@ class RunBrief(_FromRows):
     debt_status: str
     safety_profile: str
     run_scope: str
+    adoption_stage: int
     token_cap: int
     max_phases: int
     max_duration_minutes: float

@@ -63,6 +63,7 @@ def summary_document(view: RunView) -> dict[str, Any]:
         "run_id": run.run_id, "project_id": run.project_id, "state": run.state,
         "failure_reason": run.failure_reason, "debt_status": run.debt_status,
         "safety_profile": run.safety_profile, "run_scope": run.run_scope,
+        "adoption_stage": run.adoption_stage,
         "tokens_used": run.tokens_used, "token_cap": run.token_cap,
         "ci_runs_used": run.ci_runs_used,
         "minor_issues_count": run.minor_issues_count,

@@ -52,6 +52,7 @@ class RunSummary(BaseModel):
     debt_status: DebtStatus
     tokens_used: Count
     token_cap: Count
+    adoption_stage: Literal[0, 1, 2]
     tiers: list[TierSummary] = Field(min_length=1)  # every run has a tier
 
 

@@ -82,6 +82,8 @@ class RunRow(Base):
     major_issues_count: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(STATE, nullable=True)
     debt_status: Mapped[str] = mapped_column(String(32), default="clean")
+    adoption_stage: Mapped[int] = mapped_column(Integer, default=2)
+    """SPEC §11, from the run's strategy: 0 and 1 enforce no tier caps in promotion."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

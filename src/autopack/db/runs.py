@@ -192,6 +192,7 @@ def create_run(
             run_id=fields.run_id, project_id=fields.project_id, project_run_seq=seq,
             debt_status=DebtStatus.CLEAN.value, state=RunState.PHASE_QUEUEING.value,
             safety_profile=strategy["safety_profile"], run_scope=strategy["run_scope"],
+            adoption_stage=strategy["adoption_stage"],
             token_cap=caps["token_cap"], max_phases=caps["max_phases"],
             max_duration_minutes=caps["max_duration_minutes"],
             max_minor_issues_total=caps["max_minor_issues_total"],

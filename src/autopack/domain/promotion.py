@@ -61,6 +61,8 @@ class RunOutcome(Protocol):
     def tokens_used(self) -> int: ...
     @property
     def token_cap(self) -> int: ...
+    @property
+    def adoption_stage(self) -> int: ...
 
 
 def tier_flags(tier: TierCounters) -> list[str]:
@@ -97,6 +99,8 @@ def promotion_blockers(run: RunOutcome, tiers: Iterable[TierCounters]) -> list[s
         reasons.append("debt_status is excess_minor_issues")
     if run.tokens_used > run.token_cap:  # however the run came to end in success
         reasons.append(f"run tokens {run.tokens_used} exceed the cap {run.token_cap}")
+    if run.adoption_stage < 2:  # SPEC §11: full promotion blocking comes with stage 2
+        return reasons
     for tier in tiers:
         for flag in tier_flags(tier):
             reasons.append(f"tier {tier.tier_id} is not_clean: {flag}")

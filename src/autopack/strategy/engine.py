@@ -238,7 +238,7 @@ def _phase(p: PhaseSpec, rules: Ruleset, budgets: BudgetDefaults, stage: int, cr
         for i, allow in enumerate(rules.auto_apply):
             if _matches(allow.task_category, allow.complexity, category, v.values["complexity"]):
                 v.set("auto_apply", allow.allow, f"ruleset $.auto_apply[{i}]")
-    limits = MODE_LIMITS[v.values["builder_mode"]]
+    limits = MODE_LIMITS[v.values["builder_mode"]] if stage >= 2 else None
     issue_category = (policy.issue_category if policy and policy.issue_category
                       else d.HIGH_RISK[category].issue_category if high_risk
                       and category in d.HIGH_RISK else None)
@@ -247,7 +247,9 @@ def _phase(p: PhaseSpec, rules: Ruleset, budgets: BudgetDefaults, stage: int, cr
         "phase_id": p.phase_id, "phase_index": p.phase_index, "tier_id": p.tier_id,
         "name": p.name, "description": p.description,
         "allowed_scope": list(p.scope) if p.scope is not None else None,
-        "max_files": limits.max_files, "max_changed_lines": limits.max_changed_lines,
+        # below stage 2 a builder mode is a label: the gate's general limits apply
+        "max_files": limits.max_files if limits else None,
+        "max_changed_lines": limits.max_changed_lines if limits else None,
         **{k: _plain(val) for k, val in v.values.items()},
         "reasons": v.reason_list(),
     }

@@ -297,10 +297,13 @@ class GovernedApply:
         git = self._repo_git(view)
         project_ci, project_gate = project_config(git, view.run.base_commit)
         change = self.capture(run_id, phase_id, attempt)
-        scope = PhaseScope(
+        with self.db.read() as conn:
+            stage = json.loads(runs.get_strategy(conn, run_id).document)["adoption_stage"]
+        scope = PhaseScope(  # builder modes cap changes from adoption stage 2 (SPEC §11)
             paths=tuple(phase.scope or ()),
             task_category=phase.task_category,
-            builder_mode=BuilderMode(phase.builder_mode) if phase.builder_mode else None,
+            builder_mode=BuilderMode(phase.builder_mode) if phase.builder_mode
+            and stage >= 2 else None,
         )
         policy = self.settings.gate
         if project_gate.forbidden_paths is not None:

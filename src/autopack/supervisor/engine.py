@@ -423,6 +423,8 @@ class Engine:
         fails the run as requiring human review (SPEC §4); otherwise tier summaries do
         not block."""
         view = self.sup.get_run(run_id)
+        if view.run.adoption_stage == 0:  # SPEC §11: global caps only
+            return None
         tier_id = view.phase(phase_id).tier_id
         if any(not PhaseState(p.state).is_terminal for p in view.phases
                if p.tier_id == tier_id and p.phase_id != phase_id):
