@@ -42,6 +42,7 @@ from autopack.strategy.ruleset import Ruleset, load_ruleset, ruleset_schema
 from autopack.supervisor.apply import PromotionRefused, check_git_ids
 from autopack.supervisor.demo import prepare_demo_repository
 from autopack.supervisor.engine import Engine, EngineOptions, run_report
+from autopack.supervisor.incident import write_incident
 from autopack.supervisor.parts import ChainResult, chain_of, drive_parts, split_spec
 from autopack.supervisor.repo_setup import exclude_file, keep_out_of_git
 from autopack.supervisor.service import Supervisor, compile_for
@@ -249,12 +250,15 @@ def report_backlog(
 
 @app.command()
 def regenerate(run_id: str) -> None:
-    """Rewrite a run's .autonomous_runs/ files from the database."""
+    """Rewrite a run's .autonomous_runs/ files from the database (a failed run's
+    incident pack too)."""
     supervisor = _reader()
     if supervisor is None:
         raise NotFound("run", run_id)
     try:
-        supervisor.regenerate(run_id)
+        view = supervisor.regenerate(run_id)
+        if RunState(view.run.state).is_failure:
+            write_incident(supervisor, run_id)
         err.print(f"wrote {supervisor.artefacts.layout(run_id).root}")
     finally:
         supervisor.close()

@@ -262,6 +262,11 @@ def test_a_change_reported_past_the_runs_token_cap_ends_it_budget_exhausted(
         minors = http.post("/runs/run-3/phases/P1/update_status",
                            json={"state": "EXECUTING", "minor_issues_count": 10})
         assert minors.json()["run_state"] == "DONE_FAILED_BUDGET_EXHAUSTED", minors.text
+    # SPEC §3: a failed run gets its incident pack, however it was driven
+    failure = json.loads((server.settings.runs_dir / "run-1/incident/failure.json")
+                         .read_text())
+    assert (failure["failure_reason"], failure["failing_phase"]) == ("BUDGET_EXHAUSTED", "P1")
+    assert "5000 exceed the cap 1000" in failure["detail"]
 
 
 def test_a_single_tier_run_of_several_tiers_is_422(server: LiveServer,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,23 @@ def test_status_of_an_unknown_run_exits_2(server: LiveServer, tmp_path: Path) ->
                cwd=tmp_path)
     doc = json.loads(bad.stdout)
     assert (bad.returncode, doc["exit_code"], doc["where"]) == (2, 2, "AUTOPACK_API_WRITERS")
+
+
+def test_regenerate_rewrites_a_failed_runs_incident_pack(server: LiveServer,
+                                                         tmp_path: Path) -> None:
+    with server.client() as http:
+        http.post("/runs/start", json=run_body("run-1", tiers=1, phases_per_tier=(1,))
+                  ).raise_for_status()
+        for state in ("EXECUTING", "FAILED"):  # its only phase: the run ends with it
+            http.post("/runs/run-1/phases/P1/update_status",
+                      json={"state": state}).raise_for_status()
+    incident = server.settings.runs_dir / "run-1" / "incident"
+    written = {p.name: p.read_bytes() for p in incident.iterdir()}
+    assert json.loads(written["failure.json"])["failure_reason"] == "BUILD_FAILURE"
+    shutil.rmtree(incident)
+    done = _cli("regenerate", "run-1", env=_env(server), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert {p.name: p.read_bytes() for p in incident.iterdir()} == written
 
 
 def test_reading_where_nothing_ran_creates_nothing(tmp_path: Path) -> None:

@@ -31,11 +31,13 @@ from autopack.api.schemas import (
 )
 from autopack.db.runs import PhaseStatusUpdate, RunView
 from autopack.domain.errors import InvalidInput
+from autopack.domain.states import RunState
 from autopack.executors.threads import RunExecutor
 from autopack.plan.load import spec_extras
 from autopack.plan.spec import RunSpec
 from autopack.project_config import load_project_config
 from autopack.supervisor.engine import Engine, EngineOptions
+from autopack.supervisor.incident import write_incident
 from autopack.supervisor.service import Supervisor
 
 router = APIRouter(prefix="/runs", tags=["runs"], route_class=JsonTextRoute)
@@ -219,6 +221,8 @@ def _update(run_id: str, phase_id: str, body: UpdateStatusRequest,
                           body.minor_issues_count, body.major_issues_count, body.reason),
         ACTOR, external=True,
     )
+    if RunState(result.run_state).is_failure:  # this change ended it: a terminal run
+        write_incident(supervisor, run_id)    # refuses every change
     return _json(UpdateStatusResponse(
         run_id=run_id, phase_id=phase_id, tier_id=result.tier_id, state=result.phase_state,
         tier_state=result.tier_state, run_state=result.run_state,
