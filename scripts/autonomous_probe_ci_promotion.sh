@@ -17,6 +17,7 @@ summary() {  # DIR STATE DEBT T1_STATE T1_MINOR T2_MINOR T2_MAJOR T2_MAJOR_CAP T
   jq -n --arg state "$2" --arg debt "$3" --arg t1 "$4" --argjson m1 "$5" --argjson m2 "$6" \
         --argjson j2 "$7" --argjson jcap "$8" --argjson tok "$9" '{
     run_id: "case", state: $state, failure_reason: null, debt_status: $debt,
+    tokens_used: 110, token_cap: 1000, adoption_stage: 2,
     tiers: [
       {tier_id: "T1", state: $t1, tokens_used: 10, token_cap: 100, ci_runs_used: 1,
        ci_run_cap: 2, minor_issues_count: $m1, major_issues_count: 0,
