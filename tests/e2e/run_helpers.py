@@ -42,6 +42,20 @@ def script(tmp_path: Path, name: str, body: str) -> str:
     return f"{PY} {path}"
 
 
+def one_phase(title: str, command: str, category: str = "feature_scaffolding") -> str:
+    """A plan of one tier with one phase built by `command`."""
+    return (f"# Plan: {title}\n## Tier T1: Code\n### Phase P1: Work\n"
+            f"- category: {category}\n- command: {command}\n")
+
+
+def breaks_addition(tmp_path: Path) -> str:
+    """A builder command that breaks `add` (the project's test then fails)."""
+    return script(tmp_path, "break.py", """
+        from pathlib import Path
+        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
+        """)
+
+
 def run(tmp_path: Path, repo: Path, plan: str, *args: str) -> subprocess.CompletedProcess[str]:
     plan_file = tmp_path / "comprehensive_plan.md"
     plan_file.write_text(textwrap.dedent(plan))

@@ -14,7 +14,16 @@ from autopack.plan.spec import RunSpec
 from autopack.settings import Settings
 from autopack.supervisor.service import Supervisor
 from tests.conftest import run_body
-from tests.e2e.run_helpers import AUTOPACK, PY, project, run, script, user_view
+from tests.e2e.run_helpers import (
+    AUTOPACK,
+    PY,
+    breaks_addition,
+    one_phase,
+    project,
+    run,
+    script,
+    user_view,
+)
 from tests.gitutil import git, make_repo
 from tests.integration.ci_helpers import PYTEST, project_toml
 
@@ -174,17 +183,7 @@ def test_ci_is_retried_no_more_than_the_phases_planned_ci_max_attempts(
         {"categories": {"feature_scaffolding": {"ci_max_attempts": 1}}}))
     git(repo, "add", "rules.json")
     git(repo, "commit", "-qm", "ruleset")
-    breaks = script(tmp_path, "break.py", """
-        from pathlib import Path
-        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
-        """)
-    done = run(tmp_path, repo, f"""\
-        # Plan: Once
-        ## Tier T1: Code
-        ### Phase P1: Break addition
-        - category: feature_scaffolding
-        - command: {breaks}
-        """)
+    done = run(tmp_path, repo, one_phase("Once", breaks_addition(tmp_path)))
     doc = json.loads(done.stdout)
     assert (done.returncode, doc["failure_reason"]) == (1, "BUILD_FAILURE"), done.stdout
     assert (doc["phases"][0]["attempts"], doc["ci_runs_used"]) == (3, 3)  # not 3 x 2
@@ -219,17 +218,7 @@ def test_builder_modes_cap_changes_only_from_adoption_stage_2(tmp_path: Path) ->
 
 def test_the_tier_ci_run_cap_ends_a_red_phase_in_budget_exhausted(tmp_path: Path) -> None:
     repo = project(tmp_path)  # 1 phase: ci_run_cap 2, spent by the first attempt's 2 runs
-    breaks = script(tmp_path, "break.py", """
-        from pathlib import Path
-        Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
-        """)
-    done = run(tmp_path, repo, f"""\
-        # Plan: Capped
-        ## Tier T1: Code
-        ### Phase P1: Break addition
-        - category: feature_scaffolding
-        - command: {breaks}
-        """)
+    done = run(tmp_path, repo, one_phase("Capped", breaks_addition(tmp_path)))
     doc = json.loads(done.stdout)
     assert (done.returncode, doc["failure_reason"], doc["ci_runs_used"]) == (
         1, "BUDGET_EXHAUSTED", 2)

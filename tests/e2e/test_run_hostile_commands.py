@@ -6,17 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.run_helpers import project, run, script
+from tests.e2e.run_helpers import one_phase, project, run, script
 from tests.gitutil import git, make_repo
 from tests.integration.ci_helpers import PYTEST, project_toml
-
-ONE_PHASE = """\
-    # Plan: {title}
-    ## Tier T1: Code
-    ### Phase P1: Work
-    - category: feature_scaffolding
-    - command: {command}
-    """
 
 
 def test_a_fifo_as_the_builders_usage_file_fails_the_attempt_not_the_run(
@@ -26,7 +18,7 @@ def test_a_fifo_as_the_builders_usage_file_fails_the_attempt_not_the_run(
     its own read): the run stayed in PHASE_EXECUTION."""
     repo = project(tmp_path)
     fifo = 'mkfifo "$AUTOPACK_USAGE_FILE"'
-    done = run(tmp_path, repo, ONE_PHASE.format(title="Fifo", command=fifo))
+    done = run(tmp_path, repo, one_phase("Fifo", fifo))
     doc = json.loads(done.stdout)
     assert (done.returncode, doc["state"]) == (1, "DONE_FAILED_BUILD_FAILURE"), done.stderr
     failure = json.loads((repo / ".autonomous_runs/fifo/incident/failure.json").read_text())
@@ -39,7 +31,7 @@ def test_a_fifo_as_the_junit_report_is_an_unusable_report(tmp_path: Path) -> Non
     toml.write_text(toml.read_text().replace(json.dumps([PYTEST]),
                                              json.dumps(["mkfifo {junit}"]), 1))
     git(repo, "commit", "-qam", "CI leaves a FIFO")
-    done = run(tmp_path, repo, ONE_PHASE.format(title="Junit", command="true"))
+    done = run(tmp_path, repo, one_phase("Junit", "true"))
     doc = json.loads(done.stdout)
     assert (done.returncode, doc["state"]) == (0, "DONE_SUCCESS"), done.stderr
     index = json.loads((repo / ".autonomous_runs/junit/issues/run_issue_index.json")
@@ -67,7 +59,7 @@ def test_ci_never_sees_an_ignored_file_the_builder_left(tmp_path: Path) -> None:
         Path('src/calc.py').write_text('def add(a, b):\\n    return a - b\\n')
         Path('verdict.ok').write_text('green\\n')
         """)
-    done = run(tmp_path, repo, ONE_PHASE.format(title="Cheat", command=cheat))
+    done = run(tmp_path, repo, one_phase("Cheat", cheat))
     assert done.returncode == 1, done.stderr  # CI ran red (its tier's CI cap ends it)
     index = json.loads((repo / ".autonomous_runs/cheat/issues/run_issue_index.json")
                        .read_text())

@@ -129,6 +129,13 @@ def _refused_without_trace(server: LiveServer, tmp_path: Path, method: str, url:
     return response.json()
 
 
+def _refused_text(server: LiveServer, tmp_path: Path, url: str, content: bytes,
+                  expect: int = 422) -> dict:
+    """`_refused_without_trace` for a JSON body sent as the bytes given."""
+    return _refused_without_trace(server, tmp_path, "POST", url, expect, content=content,
+                                  headers={"content-type": "application/json"})
+
+
 @pytest.mark.parametrize("field", ["run_id", "tier_id", "phase_id"])
 @pytest.mark.parametrize("bad", list(BAD_IDS.values()), ids=list(BAD_IDS))
 def test_bad_ids_are_422_naming_the_field(server: LiveServer, tmp_path: Path, field: str,
@@ -306,9 +313,7 @@ def test_a_body_that_is_not_json_text_is_422_naming_why(
 ) -> None:
     """Like any other body that is not JSON (FastAPI answered these with a 400 that did
     not say what was wrong)."""
-    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
-                                    content=content,
-                                    headers={"content-type": "application/json"})
+    detail = _refused_text(server, tmp_path, "/runs/start", content)
     [error] = detail["detail"]
     assert error["type"] == "json_invalid" and error["loc"][0] == "body"
     assert message in error["ctx"]["error"] and detail["field"] == "body"
@@ -329,18 +334,13 @@ def test_a_lone_surrogate_in_a_text_field_is_422_naming_it(server: LiveServer,
     """`\\ud800` is legal JSON but no text: the 422 echoing it could not be encoded and
     the answer was a 500."""
     content = json.dumps(run_body("run-1")).replace('"Tier 1 work"', '"a\\ud800"')
-    detail = _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
-                                    content=content.encode(),
-                                    headers={"content-type": "application/json"})
+    detail = _refused_text(server, tmp_path, "/runs/start", content.encode())
     [error] = detail["detail"]
     assert error["loc"] == ["body", "tiers", 0, "name"] and error["input"] == "a\\ud800"
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()
     reason = b'{"state": "EXECUTING", "reason": "x\\udfff"}'
-    detail = _refused_without_trace(server, tmp_path, "POST",
-                                    "/runs/run-1/phases/P1/update_status", 422,
-                                    content=reason,
-                                    headers={"content-type": "application/json"})
+    detail = _refused_text(server, tmp_path, "/runs/run-1/phases/P1/update_status", reason)
     assert detail["detail"][0]["loc"] == ["body", "reason"]
 
 
@@ -539,16 +539,11 @@ def test_a_member_named_twice_in_a_body_is_422(server: LiveServer, tmp_path: Pat
     with server.client() as http:
         http.post("/runs/start", json=run_body("run-1")).raise_for_status()
     twice = b'{"state": "SKIPPED", "state": "EXECUTING"}'
-    refused = _refused_without_trace(server, tmp_path, "POST",
-                                     "/runs/run-1/phases/P1/update_status", 422,
-                                     content=twice,
-                                     headers={"content-type": "application/json"})
+    refused = _refused_text(server, tmp_path, "/runs/run-1/phases/P1/update_status", twice)
     assert refused["field"] == "body" and "'state' is given twice" in str(refused["detail"])
     nested = json.dumps(run_body("run-2")).replace('"run_id": "run-2"',
                                                    '"run_id": "run-2", "run_id": "run-3"')
-    _refused_without_trace(server, tmp_path, "POST", "/runs/start", 422,
-                           content=nested.encode(),
-                           headers={"content-type": "application/json"})
+    _refused_text(server, tmp_path, "/runs/start", nested.encode())
 
 
 def test_head_is_answered_as_get_without_a_body(server: LiveServer) -> None:
