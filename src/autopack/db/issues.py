@@ -123,12 +123,14 @@ def record_issue(conn: Connection, run_id: str, phase_id: str, report: IssueRepo
     return recorded
 
 
-def record_in_locked_run(conn: Connection, run: Any, phase: Any,
-                         report: IssueReport, now: datetime) -> RecordedIssue:
-    """Record into a run whose row the caller has locked; counts are refreshed by the caller."""
+def record_in_locked_run(conn: Connection, run: Any, phase: Any, report: IssueReport,
+                         now: datetime, policy: dict[str, Any] | None = None
+                         ) -> RecordedIssue:
+    """Record into a run whose row the caller has locked; counts are refreshed by the caller
+    (`policy`: the run's `issue_policy`, read here when not given)."""
     key, run_id = report.issue_key, run.run_id
     backlog_status = _touch_backlog(conn, run, phase, report, now)
-    effective = _graded(conn, run_id, report.category,
+    effective = _graded(policy or issue_policy(conn, run_id), report.category,
                         effective_severity(report.severity, backlog_status))
     issue = conn.execute(
         select(_ISSUES).where(_ISSUES.c.run_id == run_id, _ISSUES.c.issue_key == key)
@@ -159,13 +161,18 @@ def record_in_locked_run(conn: Connection, run: Any, phase: Any,
                          occurrences, in_phase, issue is None)
 
 
-def _graded(conn: Connection, run_id: str, category: str, severity: Severity) -> Severity:
-    """`severity` as the run's frozen strategy grades issues of `category`: raised by its
-    `severity_upgrades` (high-risk issue categories, the ruleset's), or minor whatever it
-    was at adoption stage 0 ("all issues minor")."""
+def issue_policy(conn: Connection, run_id: str) -> dict[str, Any]:
+    """How the run's frozen strategy grades issues (its `issues` section)."""
     document = conn.execute(select(_STRATEGIES.c.document)
                             .where(_STRATEGIES.c.run_id == run_id)).scalar_one()
-    policy = json.loads(document)["issues"]
+    policy: dict[str, Any] = json.loads(document)["issues"]
+    return policy
+
+
+def _graded(policy: dict[str, Any], category: str, severity: Severity) -> Severity:
+    """`severity` as the run's strategy grades issues of `category`: raised by its
+    `severity_upgrades` (high-risk issue categories, the ruleset's), or minor whatever it
+    was at adoption stage 0 ("all issues minor")."""
     if policy["all_minor"]:
         return Severity.MINOR
     upgrade = policy["severity_upgrades"].get(category)

@@ -514,8 +514,9 @@ def _record_reported_counts(
         for severity in Severity for n in range(have[severity] + 1, wanted[severity] + 1)
     ]
     # Backlog rows are locked in key order everywhere, so transactions cannot deadlock.
+    policy = issues.issue_policy(conn, run.run_id) if placeholders else None
     for report in sorted(placeholders, key=lambda r: r.issue_key):
-        issues.record_in_locked_run(conn, run, phase, report, now)
+        issues.record_in_locked_run(conn, run, phase, report, now, policy)
     if placeholders:
         issues.refresh_counts(conn, run, now)
     return bool(placeholders)

@@ -297,8 +297,7 @@ class GovernedApply:
         git = self._repo_git(view)
         project_ci, project_gate = project_config(git, view.run.base_commit)
         change = self.capture(run_id, phase_id, attempt)
-        with self.db.read() as conn:
-            stage = json.loads(runs.get_strategy(conn, run_id).document)["adoption_stage"]
+        stage = self._strategy(run_id)["adoption_stage"]
         scope = PhaseScope(  # builder modes cap changes from adoption stage 2 (SPEC §11)
             paths=tuple(phase.scope or ()),
             task_category=phase.task_category,
@@ -326,9 +325,8 @@ class GovernedApply:
         attempt ends `outcome_if_green` (`ready` or `green`) or `failed` with the runs."""
         view = self._view(run_id)
         phase = _phase(view, phase_id)
-        with self.db.read() as conn:
-            strategy = json.loads(runs.get_strategy(conn, run_id).document)
-        planned = next(p for p in strategy["phases"] if p["phase_id"] == phase_id)
+        planned = next(p for p in self._strategy(run_id)["phases"]
+                       if p["phase_id"] == phase_id)
         return self.verifier.run_ci(view, phase, attempt, self._repo_git(view),
                                     planned["ci_profile"], planned["high_risk"],
                                     planned["ci_max_attempts"], outcome_if_green)
@@ -472,6 +470,11 @@ class GovernedApply:
         if git.run("rev-parse", "--git-dir", check=False).returncode != 0:
             raise InvalidInput(where, f"{str(path)!r} is not a git repository")
         return git
+
+    def _strategy(self, run_id: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            strategy: dict[str, Any] = json.loads(runs.get_strategy(conn, run_id).document)
+        return strategy
 
     def _view(self, run_id: str) -> RunView:
         with self.db.read() as conn:
